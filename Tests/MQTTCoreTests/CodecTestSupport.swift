@@ -11,6 +11,11 @@ enum Codec {
         return buffer
     }
 
+    /// The encoding of one packet as lowercase hex.
+    static func hex(_ packet: MQTTPacket, _ version: MQTTProtocolVersion) throws -> String {
+        try encode(packet, version).hexString
+    }
+
     /// Decodes exactly one packet from `bytes` and checks nothing is left over.
     static func decodeOne(
         _ bytes: ByteBuffer, _ version: MQTTProtocolVersion?, limits: MQTTPacketDecoder.Limits = .init()
