@@ -8,8 +8,12 @@
 //      ^
 //   executables  examples (mqtt-example/), tools
 //
-// Later layers (the LMQ store, the name server, the gateway) are targets of their own that
-// depend on MQTTCore and never the other way round.
+//   CSQLite ← SQLite   Debian's libsqlite3 and a small Swift wrapper over it
+//   LMQStore           the commit log, light message queues, offsets, retained messages and
+//                      session records (MQTTCore, SQLite); never imports the gateway
+//
+// Later layers (the name server, the gateway) are targets of their own that depend on these
+// and never the other way round.
 import PackageDescription
 
 let package = Package(
@@ -18,6 +22,8 @@ let package = Package(
     products: [
         .library(name: "MQTTCore", targets: ["MQTTCore"]),
         .library(name: "MQTTClient", targets: ["MQTTClient"]),
+        .library(name: "LMQStore", targets: ["LMQStore"]),
+        .executable(name: "lmqstore-tool", targets: ["LMQStoreTool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -38,6 +44,45 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "SQLite",
+            dependencies: ["CSQLite"]
+        ),
+        .target(
+            name: "LMQStore",
+            dependencies: [
+                "MQTTCore",
+                "SQLite",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "LMQStoreTool",
+            dependencies: [
+                "LMQStore",
+                "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "LMQStoreTests",
+            dependencies: [
+                "LMQStore",
+                "MQTTCore",
+                "SQLite",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(

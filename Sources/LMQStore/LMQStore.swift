@@ -1,0 +1,514 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+/// The LMQ log engine: an append-only commit log with light message queues indexed over it
+/// (docs/store.md).
+///
+/// `append(_:to:)` writes a message once and gives it the next offset in every queue it is
+/// dispatched to, atomically: offsets are assigned, the record written and the index updated under
+/// one lock, so every queue's offsets are gap-free and never repeat, whatever the concurrency.
+/// Under SYNC_FLUSH the append completes when its record is on disk; a flusher thread syncs for all
+/// waiting appends at once (group commit).
+///
+/// `@unchecked Sendable`: all mutable state is guarded — the log, the index and the waiters by `lock`,
+/// the flusher's state by `flushCondition` — and the files it maps are only written under `lock`.
+public final class LMQStore: @unchecked Sendable {
+    public let configuration: Configuration
+    let logger: Logger
+    private let checkpointPath: String
+
+    private let lock = NIOLock()
+    private var commitLog: CommitLog
+    private var index: LMQIndex
+    private var isClosed = false
+    private var queueWaiters: [String: [QueueWaiter]] = [:]
+    private var nextWaiterID: UInt64 = 0
+    private var listeners: [UInt64: @Sendable ([QueueOffset]) -> Void] = [:]
+
+    private let flushCondition = NSCondition()
+    private var flushedPosition: Int64
+    private var syncWaiters: [(position: Int64, continuation: CheckedContinuation<Void, Error>)] = []
+    private var flusherStopping = false
+    private var flusherFinished = false
+    private var flusherFailure: Error?
+    private var lastCheckpoint: Checkpoint?
+
+    private struct QueueWaiter {
+        var id: UInt64
+        var afterOffset: Int64
+        var continuation: CheckedContinuation<Void, Error>
+    }
+
+    /// Opens (or creates) the store under `configuration.storePathRootDir`, recovering from a crash if
+    /// needed: a torn commit-log tail is truncated, the index is loaded from the last checkpoint and
+    /// brought up to date from the commit log (or rebuilt from it if damaged). Refuses files of an
+    /// unknown format version.
+    public init(configuration: Configuration, logger: Logger = Logger(label: "lmq.store")) throws {
+        precondition(configuration.limits.maxMessageSizeBytes <= configuration.mappedFileSizeCommitLog - CommitLogSegment.headerSize,
+                     "maxMessageSizeBytes must fit in a commit-log segment")
+        self.configuration = configuration
+        self.logger = logger
+        let root = configuration.storePathRootDir
+        try createDirectory(root)
+        checkpointPath = root + "/checkpoint"
+        let started = DispatchTime.now()
+
+        let checkpoint = try Checkpoint.read(path: checkpointPath)
+        let commitLog = try CommitLog(
+            directory: root + "/commitlog", segmentSize: configuration.mappedFileSizeCommitLog,
+            recoverFrom: checkpoint?.commitLogPosition ?? 0, logger: logger
+        )
+        var replayFrom = commitLog.minPosition
+        var loaded: LMQIndex?
+        if let checkpoint, checkpoint.commitLogPosition <= commitLog.writePosition {
+            do {
+                let index = try LMQIndex(
+                    directory: root + "/index", fileSize: configuration.indexFileSizeBytes,
+                    allocationEnd: checkpoint.indexAllocationEnd, validBelow: checkpoint.commitLogPosition, logger: logger
+                )
+                if Int64(index.queueCount) == checkpoint.queueCount {
+                    loaded = index
+                    replayFrom = checkpoint.commitLogPosition
+                } else {
+                    logger.error("queue index disagrees with its checkpoint; rebuilding it from the commit log",
+                                 metadata: ["indexQueues": "\(index.queueCount)", "checkpointQueues": "\(checkpoint.queueCount)"])
+                }
+            } catch let error as LMQStoreError {
+                if case .unsupportedFormat = error { throw error }
+                logger.error("queue index unreadable; rebuilding it from the commit log", metadata: ["error": "\(error)"])
+            }
+        } else if checkpoint != nil {
+            logger.error("commit log ends before the checkpoint; rebuilding the queue index from the commit log")
+        }
+        if loaded == nil {
+            try LMQIndex.removeAll(directory: root + "/index")
+        }
+        let index = try loaded ?? LMQIndex(directory: root + "/index", fileSize: configuration.indexFileSizeBytes, allocationEnd: 0, validBelow: 0, logger: logger)
+
+        // Index what the checkpoint does not cover.
+        var replayed = 0
+        let limits = configuration.limits
+        try commitLog.forEachRecord(from: replayFrom) { position, bytes in
+            for queueOffset in try CommitLogRecord.decodeQueueOffsets(bytes) {
+                let identifier = try index.identifierCreatingIfNeeded(queueOffset.queue, firstOffset: queueOffset.offset, limits: limits)
+                guard queueOffset.offset >= index.queue(identifier).nextOffset else { continue }
+                try index.reserveSlot(queue: identifier, offset: queueOffset.offset)
+                index.writeEntry(queue: identifier, offset: queueOffset.offset, position: position, size: bytes.count)
+            }
+            replayed += 1
+        }
+        self.commitLog = commitLog
+        self.index = index
+        flushedPosition = commitLog.writePosition
+        let elapsedMillis = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
+        logger.info("store opened", metadata: [
+            "path": "\(root)", "queues": "\(index.queueCount)", "commitLogBytes": "\(commitLog.writePosition - commitLog.minPosition)",
+            "replayedRecords": "\(replayed)", "fromCheckpoint": "\(loaded != nil)", "millis": "\(Int(elapsedMillis))",
+        ])
+        try writeCheckpoint()
+        let thread = Thread { [self] in runFlusher() }
+        thread.name = "lmq-flusher"
+        thread.start()
+    }
+
+    // MARK: Appending
+
+    /// Writes `message` once and dispatches it to every queue in `queues` (duplicates ignored),
+    /// returning the offset it got in each. Completes per the flush policy: at once under ASYNC_FLUSH,
+    /// once on disk under SYNC_FLUSH.
+    public func append(_ message: LMQMessage, to queues: [String]) async throws -> AppendResult {
+        let queues = Self.uniqued(queues)
+        let limits = configuration.limits
+        guard !queues.isEmpty, queues.count <= limits.maxLMQsPerMessage else {
+            throw LMQStoreError.invalidQueueList(count: queues.count, limit: limits.maxLMQsPerMessage)
+        }
+        for queue in queues where queue.isEmpty || queue.utf8.count > limits.maxLMQNameBytes {
+            throw LMQStoreError.invalidQueueName(queue)
+        }
+        let prepared = try CommitLogRecord.prepare(message, queues: queues, limits: limits)
+        let nowMillis = Self.nowMillis()
+
+        var ready: [CheckedContinuation<Void, Error>] = []
+        let (result, end, listeners) = try lock.withLock { () throws -> (AppendResult, Int64, [@Sendable ([QueueOffset]) -> Void]) in
+            guard !isClosed else { throw LMQStoreError.closed }
+            var identifiers: [UInt32] = []
+            identifiers.reserveCapacity(queues.count)
+            for queue in queues {
+                let identifier = try index.identifierCreatingIfNeeded(queue, limits: limits)
+                try index.reserveSlot(queue: identifier, offset: index.queue(identifier).nextOffset)
+                identifiers.append(identifier)
+            }
+            let offsets = identifiers.map { index.queue($0).nextOffset }
+            let (segment, offsetInSegment, position) = try commitLog.reserve(size: prepared.size, nowMillis: nowMillis)
+            CommitLogRecord.write(prepared, offsets: offsets, timestampMillis: nowMillis, to: segment.file.base + offsetInSegment)
+            var queueOffsets: [QueueOffset] = []
+            queueOffsets.reserveCapacity(queues.count)
+            for (identifier, (queue, offset)) in zip(identifiers, zip(queues, offsets)) {
+                index.writeEntry(queue: identifier, offset: offset, position: position, size: prepared.size)
+                queueOffsets.append(QueueOffset(queue: queue, offset: offset))
+                if var waiters = queueWaiters[queue] {
+                    waiters.removeAll { waiter in
+                        guard waiter.afterOffset < offset + 1 else { return false }
+                        ready.append(waiter.continuation)
+                        return true
+                    }
+                    queueWaiters[queue] = waiters.isEmpty ? nil : waiters
+                }
+            }
+            let result = AppendResult(commitLogPosition: position, queueOffsets: queueOffsets, storeTimestampMillis: nowMillis)
+            return (result, position + Int64(prepared.size), Array(self.listeners.values))
+        }
+        for continuation in ready { continuation.resume() }
+        for listener in listeners { listener(result.queueOffsets) }
+        if configuration.flushDiskType == .syncFlush {
+            try await waitUntilFlushed(end)
+        }
+        return result
+    }
+
+    private static func uniqued(_ queues: [String]) -> [String] {
+        if queues.count <= 8 {
+            var result: [String] = []
+            for queue in queues where !result.contains(queue) { result.append(queue) }
+            return result
+        }
+        var seen = Set<String>()
+        return queues.filter { seen.insert($0).inserted }
+    }
+
+    // MARK: Reading
+
+    /// Reads up to `maxMessages` messages (and about `maxBytes`; at least one) of `queue` from `offset`.
+    public func read(queue: String, from offset: Int64, maxMessages: Int = 32, maxBytes: Int = 1024 * 1024) throws -> LMQReadResult {
+        typealias Planned = (offset: Int64, position: Int64, segment: CommitLogSegment)
+        enum Plan {
+            case done(LMQReadResult)
+            case read(entries: [Planned], next: Int64, min: Int64, max: Int64)
+        }
+        let plan = try lock.withLock { () throws -> Plan in
+            guard !isClosed else { throw LMQStoreError.closed }
+            guard let identifier = index.identifier(of: queue) else {
+                return .done(LMQReadResult(status: .noNewMessages, messages: [], nextOffset: 0, minOffset: 0, maxOffset: 0))
+            }
+            let state = index.queue(identifier)
+            let maxOffset = state.nextOffset
+            let firstOffset = state.older.first?.firstOffset ?? state.tail.firstOffset
+            let minPosition = commitLog.minPosition
+            var cursor = offset
+            if offset < firstOffset || (index.entry(queue: identifier, offset: offset).map { $0.position < minPosition } ?? false) {
+                let minOffset = index.firstLiveOffset(queue: identifier, minPosition: minPosition)
+                if offset < minOffset {
+                    return .done(LMQReadResult(status: .offsetMovedForward, messages: [], nextOffset: minOffset, minOffset: minOffset, maxOffset: maxOffset))
+                }
+                cursor = max(cursor, minOffset)
+            }
+            guard offset <= maxOffset else {
+                return .done(LMQReadResult(status: .offsetPastEnd, messages: [], nextOffset: maxOffset, minOffset: firstOffset, maxOffset: maxOffset))
+            }
+            var entries: [Planned] = []
+            var bytes = 0
+            while cursor < maxOffset && entries.count < maxMessages {
+                guard let entry = index.entry(queue: identifier, offset: cursor) else {
+                    cursor = index.nextBlockStart(queue: identifier, after: cursor)
+                    continue
+                }
+                if !entries.isEmpty && bytes + entry.size > maxBytes { break }
+                if let segment = commitLog.segment(containing: entry.position) {
+                    entries.append((cursor, entry.position, segment))
+                    bytes += entry.size
+                }
+                cursor += 1
+            }
+            return .read(entries: entries, next: cursor, min: firstOffset, max: maxOffset)
+        }
+        switch plan {
+        case .done(let result):
+            return result
+        case .read(let entries, let next, let min, let max):
+            var messages: [LMQReadResult.Message] = []
+            messages.reserveCapacity(entries.count)
+            for entry in entries {
+                // Records are immutable once written, so they are decoded outside the lock; the segment
+                // reference keeps the mapping alive even if retention deletes the file meanwhile.
+                guard let bytes = commitLog(entry.segment, recordAt: entry.position) else { continue }
+                messages.append(.init(offset: entry.offset, message: try CommitLogRecord.decode(bytes, position: entry.position)))
+            }
+            let status: LMQReadResult.Status = messages.isEmpty ? .noNewMessages : .found
+            return LMQReadResult(status: status, messages: messages, nextOffset: next, minOffset: min, maxOffset: max)
+        }
+    }
+
+    private func commitLog(_ segment: CommitLogSegment, recordAt position: Int64) -> UnsafeRawBufferPointer? {
+        let offset = Int(position - segment.basePosition)
+        switch CommitLogRecord.scan(segment.bytes, at: offset) {
+        case .record(let size):
+            return UnsafeRawBufferPointer(rebasing: segment.bytes[offset..<(offset + size)])
+        case .invalid(let reason):
+            logger.error("commit log record unreadable", metadata: ["position": "\(position)", "reason": "\(reason)"])
+            return nil
+        case .blank, .end:
+            return nil
+        }
+    }
+
+    /// The offset the next message of `queue` will get (RocketMQ's max offset); 0 for an unknown queue.
+    public func maxOffset(queue: String) -> Int64 {
+        lock.withLock { index.identifier(of: queue).map { index.queue($0).nextOffset } ?? 0 }
+    }
+
+    /// The lowest offset of `queue` that can still be read.
+    public func minOffset(queue: String) -> Int64 {
+        lock.withLock {
+            guard let identifier = index.identifier(of: queue) else { return 0 }
+            return index.firstLiveOffset(queue: identifier, minPosition: commitLog.minPosition)
+        }
+    }
+
+    /// The number of queues.
+    public var queueCount: Int { lock.withLock { index.queueCount } }
+
+    /// The commit log's extent: the lowest position still held and where the next record goes.
+    public var commitLogRange: Range<Int64> { lock.withLock { commitLog.minPosition..<commitLog.writePosition } }
+
+    // MARK: Arrival notification
+
+    /// Returns once `queue` has a message past `offset` (its max offset exceeds `offset`). Throws
+    /// `CancellationError` if the task is cancelled and `.closed` when the store closes.
+    public func waitForMessages(queue: String, after offset: Int64) async throws {
+        let id = lock.withLock { () -> UInt64 in
+            nextWaiterID += 1
+            return nextWaiterID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                let immediate: Error?? = lock.withLock {
+                    if isClosed { return .some(LMQStoreError.closed) }
+                    if Task.isCancelled { return .some(CancellationError()) }
+                    if let identifier = index.identifier(of: queue), index.queue(identifier).nextOffset > offset { return .some(nil) }
+                    queueWaiters[queue, default: []].append(QueueWaiter(id: id, afterOffset: offset, continuation: continuation))
+                    return nil
+                }
+                switch immediate {
+                case .none: break
+                case .some(.none): continuation.resume()
+                case .some(.some(let error)): continuation.resume(throwing: error)
+                }
+            }
+        } onCancel: {
+            let continuation = lock.withLock { () -> CheckedContinuation<Void, Error>? in
+                guard var waiters = queueWaiters[queue], let index = waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                let waiter = waiters.remove(at: index)
+                queueWaiters[queue] = waiters.isEmpty ? nil : waiters
+                return waiter.continuation
+            }
+            continuation?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Registers `listener` to be called after every append with the queues the message went to and its
+    /// offsets there. It runs on the appending thread: keep it short (hand work to an event loop).
+    public func addArrivalListener(_ listener: @escaping @Sendable ([QueueOffset]) -> Void) -> UInt64 {
+        lock.withLock {
+            nextWaiterID += 1
+            listeners[nextWaiterID] = listener
+            return nextWaiterID
+        }
+    }
+
+    public func removeArrivalListener(_ id: UInt64) {
+        lock.withLock { _ = listeners.removeValue(forKey: id) }
+    }
+
+    // MARK: Durability
+
+    private func waitUntilFlushed(_ position: Int64) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            flushCondition.lock()
+            defer { flushCondition.unlock() }
+            if let flusherFailure {
+                continuation.resume(throwing: flusherFailure)
+            } else if flushedPosition >= position {
+                continuation.resume()
+            } else {
+                syncWaiters.append((position, continuation))
+                flushCondition.signal()
+            }
+        }
+    }
+
+    /// Syncs the commit log and the index and writes a checkpoint (recovery replays from here).
+    public func checkpoint() throws {
+        try flush()
+        try writeCheckpoint()
+    }
+
+    /// The flusher: group commit under SYNC_FLUSH, a periodic sync under ASYNC_FLUSH, checkpoints and retention.
+    private func runFlusher() {
+        let sync = configuration.flushDiskType == .syncFlush
+        let flushInterval = Double(configuration.flushIntervalCommitLogMillis) / 1000
+        var nextFlush = Date(timeIntervalSinceNow: flushInterval)
+        var nextCheckpoint = Date(timeIntervalSinceNow: Double(configuration.checkpointIntervalMillis) / 1000)
+        var nextRetention = Date(timeIntervalSinceNow: Double(configuration.retentionCheckIntervalMillis) / 1000)
+        flushCondition.lock()
+        while true {
+            let stopping = flusherStopping
+            let deadline = sync ? min(nextCheckpoint, nextRetention) : min(nextFlush, nextCheckpoint, nextRetention)
+            if !stopping && (sync ? syncWaiters.isEmpty : true) && Date() < deadline {
+                _ = flushCondition.wait(until: deadline)
+                continue
+            }
+            let hasWaiters = !syncWaiters.isEmpty
+            flushCondition.unlock()
+            let now = Date()
+            do {
+                if !sync || hasWaiters || stopping || now >= nextFlush {
+                    try flush()
+                    nextFlush = now.addingTimeInterval(flushInterval)
+                }
+                if stopping || now >= nextCheckpoint {
+                    try writeCheckpoint()
+                    nextCheckpoint = now.addingTimeInterval(Double(configuration.checkpointIntervalMillis) / 1000)
+                }
+                if !stopping && now >= nextRetention {
+                    try runRetention(nowMillis: Self.nowMillis())
+                    nextRetention = now.addingTimeInterval(Double(configuration.retentionCheckIntervalMillis) / 1000)
+                }
+            } catch {
+                logger.critical("store flusher failed; appends waiting for disk will fail", metadata: ["error": "\(error)"])
+                flushCondition.lock()
+                flusherFailure = error
+                let waiters = syncWaiters
+                syncWaiters = []
+                flushCondition.unlock()
+                for waiter in waiters { waiter.continuation.resume(throwing: error) }
+                flushCondition.lock()
+                if stopping { break }
+                continue
+            }
+            flushCondition.lock()
+            if stopping { break }
+        }
+        flusherFinished = true
+        flushCondition.broadcast()
+        flushCondition.unlock()
+    }
+
+    /// Syncs the commit log up to its current end and completes the appends waiting for it.
+    private func flush() throws {
+        let (segments, target) = lock.withLock { (commitLog.segments, commitLog.writePosition) }
+        let start = flushCondition.withLock { flushedPosition }
+        if target > start {
+            try CommitLog.sync(segments, start..<target)
+        }
+        var ready: [CheckedContinuation<Void, Error>] = []
+        flushCondition.withLock {
+            flushedPosition = max(flushedPosition, target)
+            syncWaiters.removeAll { waiter in
+                guard waiter.position <= flushedPosition else { return false }
+                ready.append(waiter.continuation)
+                return true
+            }
+        }
+        for continuation in ready { continuation.resume() }
+    }
+
+    private func writeCheckpoint() throws {
+        let (segments, files, checkpoint) = lock.withLock {
+            (commitLog.segments, index.files, Checkpoint(
+                commitLogPosition: commitLog.writePosition, indexAllocationEnd: index.allocationEnd,
+                queueCount: Int64(index.queueCount), writtenAtMillis: Self.nowMillis()
+            ))
+        }
+        guard checkpoint.commitLogPosition != lastCheckpoint?.commitLogPosition || checkpoint.queueCount != lastCheckpoint?.queueCount else { return }
+        // Order matters: the records and their index entries must be on disk before the checkpoint says so.
+        try CommitLog.sync(segments, (segments.first?.basePosition ?? 0)..<checkpoint.commitLogPosition)
+        try LMQIndex.sync(files)
+        try checkpoint.write(path: checkpointPath)
+        lastCheckpoint = checkpoint
+    }
+
+    /// Deletes commit-log segments whose newest message is older than `fileReservedTime`, and the oldest
+    /// ones while the log is over its size budget. Queues skip entries pointing below the new start.
+    @discardableResult
+    public func runRetention(nowMillis: Int64) throws -> [Int64] {
+        let reservedMillis = Int64(configuration.fileReservedTimeHours) * 3_600_000
+        let deleted = try lock.withLock {
+            let segments = commitLog.segments
+            var usage = commitLog.diskUsageBytes
+            return try commitLog.deleteSegments { segment in
+                // A segment's newest message is no newer than the next segment's creation.
+                let next = segments.first { $0.basePosition == segment.endPosition }
+                let expired = next.map { nowMillis - $0.createdMillis > reservedMillis } ?? false
+                let overBudget = configuration.maxCommitLogBytes.map { usage > $0 } ?? false
+                if expired || overBudget {
+                    usage -= segment.size
+                    return true
+                }
+                return false
+            }
+        }
+        if !deleted.isEmpty {
+            logger.info("retention deleted commit-log segments", metadata: ["basePositions": "\(deleted)"])
+        }
+        return deleted
+    }
+
+    /// Stops the flusher after a final sync and checkpoint, and fails pending waiters with `.closed`.
+    public func close() throws {
+        let waiters = lock.withLock { () -> [QueueWaiter] in
+            isClosed = true
+            let all = queueWaiters.values.flatMap { $0 }
+            queueWaiters = [:]
+            return all
+        }
+        for waiter in waiters { waiter.continuation.resume(throwing: LMQStoreError.closed) }
+        flushCondition.lock()
+        flusherStopping = true
+        flushCondition.broadcast()
+        while !flusherFinished { flushCondition.wait() }
+        let failure = flusherFailure
+        flushCondition.unlock()
+        if let failure { throw failure }
+    }
+
+    static func nowMillis() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+    }
+}
+
+/// What a read found.
+public struct LMQReadResult: Sendable, Hashable {
+    public enum Status: Sendable, Hashable {
+        /// At least one message.
+        case found
+        /// Nothing past the offset yet: wait with `waitForMessages` and read again.
+        case noNewMessages
+        /// The offset is below the queue's minimum (retention deleted it): read again from `nextOffset`.
+        case offsetMovedForward
+        /// The offset is past the queue's end; `nextOffset` is the end.
+        case offsetPastEnd
+    }
+
+    public struct Message: Sendable, Hashable {
+        public var offset: Int64
+        public var message: StoredMessage
+    }
+
+    public var status: Status
+    public var messages: [Message]
+    /// Where to read next.
+    public var nextOffset: Int64
+    public var minOffset: Int64
+    public var maxOffset: Int64
+}
+
+extension NSCondition {
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}

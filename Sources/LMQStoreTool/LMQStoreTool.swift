@@ -1,0 +1,146 @@
+import ArgumentParser
+import Foundation
+import LMQStore
+import Logging
+import MQTTCore
+import NIOCore
+
+/// Operator and test tool for an LMQ store directory: inspect it, append to it, measure it.
+@main
+struct LMQStoreTool: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lmqstore-tool",
+        abstract: "Inspect, exercise and measure an LMQ store directory.",
+        subcommands: [Stat.self, Read.self, CrashWriter.self]
+    )
+}
+
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "The store directory (storePathRootDir).")
+    var path: String
+
+    @Option(name: .long, help: "ASYNC_FLUSH or SYNC_FLUSH.")
+    var flush: String = "ASYNC_FLUSH"
+
+    @Option(name: .long, help: "Commit-log segment size in bytes.")
+    var segmentSize: Int = 1024 * 1024 * 1024
+
+    @Option(name: .long, help: "Queue-index file size in bytes.")
+    var indexFileSize: Int = 64 * 1024 * 1024
+
+    func open(logLevel: Logger.Level = .info) throws -> LMQStore {
+        guard let flushDiskType = FlushDiskType(rawValue: flush) else {
+            throw ValidationError("--flush must be ASYNC_FLUSH or SYNC_FLUSH")
+        }
+        var logger = Logger(label: "lmqstore-tool")
+        logger.logLevel = logLevel
+        return try LMQStore(
+            configuration: .init(
+                storePathRootDir: path, flushDiskType: flushDiskType, mappedFileSizeCommitLog: segmentSize,
+                indexFileSizeBytes: indexFileSize, limits: .init(maxMessageSizeBytes: min(segmentSize - 64, 4 * 1024 * 1024 + 64 * 1024))
+            ),
+            logger: logger
+        )
+    }
+}
+
+extension LMQStoreTool {
+    struct Stat: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Open the store (recovering it if needed) and print its queue count.")
+        @OptionGroup var store: StoreOptions
+
+        func run() throws {
+            let store = try store.open()
+            print("queues \(store.queueCount)")
+            try store.close()
+        }
+    }
+
+    struct Read: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the messages of one queue.")
+        @OptionGroup var store: StoreOptions
+        @Option(name: .shortAndLong, help: "The queue (LMQ) name.")
+        var queue: String
+        @Option(name: .long, help: "The first offset.")
+        var from: Int64 = 0
+
+        func run() throws {
+            let store = try store.open()
+            defer { try? store.close() }
+            var next = from
+            while true {
+                let result = try store.read(queue: queue, from: next, maxMessages: 256)
+                for entry in result.messages {
+                    print("\(entry.offset)\t\(entry.message.message.topic)\t\(String(buffer: entry.message.message.payload))")
+                }
+                if result.nextOffset == next { break }
+                next = result.nextOffset
+            }
+        }
+    }
+
+    /// Appends numbered messages and prints one line per completed append, so a test can SIGKILL it
+    /// at any moment and check that everything acknowledged survived.
+    struct CrashWriter: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "crash-writer",
+            abstract: "Append messages, printing 'ack <id> <queue>:<offset>,...' after each completes."
+        )
+        @OptionGroup var store: StoreOptions
+        @Option(name: .long, help: "The first message id.")
+        var startID: Int = 0
+        @Option(name: .long, help: "How many messages to append.")
+        var count: Int = 100_000
+        @Option(name: .long, help: "Concurrent appenders.")
+        var concurrency: Int = 8
+
+        func run() async throws {
+            let store = try store.open(logLevel: .warning)
+            emit("ready")
+            let next = Counter(startID)
+            let end = startID + count
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<concurrency {
+                    group.addTask {
+                        while let id = next.take(below: end) {
+                            let result = try await store.append(Self.message(id), to: Self.queues(id))
+                            let offsets = result.queueOffsets.map { "\($0.queue):\($0.offset)" }.joined(separator: ",")
+                            emit("ack \(id) \(offsets)")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try store.close()
+        }
+
+        /// The message with id `id`: its payload encodes the id, so a reader can check it is intact.
+        static func message(_ id: Int) -> LMQMessage {
+            LMQMessage(topic: "crash/\(id % 10)", payload: ByteBuffer(string: "payload-\(id)-" + String(repeating: "z", count: id % 200)), qos: .atLeastOnce, messageId: UInt64(id))
+        }
+
+        /// Every message goes to "all", to one of 10 topic queues and to one of 3 wildcard queues.
+        static func queues(_ id: Int) -> [String] {
+            ["all", "%LMQ%crash%\(id % 10)%", "%LMQ%w\(id % 3)%"]
+        }
+    }
+}
+
+/// Writes one line straight to standard output (unbuffered: a SIGKILL must not eat acknowledged lines).
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Hands out ids to concurrent appenders.
+final class Counter: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var value: Int
+    init(_ value: Int) { self.value = value }
+    func take(below end: Int) -> Int? {
+        lock.withLock {
+            guard value < end else { return nil }
+            defer { value += 1 }
+            return value
+        }
+    }
+}
