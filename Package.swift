@@ -103,5 +103,21 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .executableTarget(
+            name: "mqtt-example-publisher",
+            dependencies: [
+                "MQTTClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "mqtt-example/Sources/MQTTPublisherExample"
+        ),
+        .executableTarget(
+            name: "mqtt-example-subscriber",
+            dependencies: [
+                "MQTTClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "mqtt-example/Sources/MQTTSubscriberExample"
+        ),
     ]
 )

@@ -276,18 +276,39 @@ final class CommitLog {
     }
 
     private func isZero(_ bytes: UnsafeRawBufferPointer, from offset: Int) -> Bool {
-        bytes[offset...].allSatisfy { $0 == 0 }
+        Self.lastNonZeroByte(bytes, from: offset) == nil
+    }
+
+    /// The index of the last non-zero byte at or after `offset`. Word-at-a-time: the tail of a 1 GiB
+    /// segment is scanned on every start, and pages a crash wrote out of order could be anywhere in it.
+    static func lastNonZeroByte(_ bytes: UnsafeRawBufferPointer, from offset: Int) -> Int? {
+        var last: Int?
+        var index = offset
+        while index < bytes.count && index % 8 != 0 {
+            if bytes[index] != 0 { last = index }
+            index += 1
+        }
+        while bytes.count - index >= 8 {
+            if bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) != 0 {
+                for byte in index..<(index + 8) where bytes[byte] != 0 { last = byte }
+            }
+            index += 8
+        }
+        while index < bytes.count {
+            if bytes[index] != 0 { last = index }
+            index += 1
+        }
+        return last
     }
 
     /// Cuts the log at `offset` of segment `segmentIndex`: zeroes the rest of that segment and removes later ones.
     private func truncate(segmentIndex: Int, offset: Int, reason: String?) throws {
         let segment = segments[segmentIndex]
         var truncatedBytes = 0
-        if !isZero(segment.bytes, from: offset) {
-            let tail = segment.bytes[offset...]
-            truncatedBytes = (tail.lastIndex { $0 != 0 } ?? offset) - offset + 1
-            memset(segment.file.base + offset, 0, segment.size - offset)
-            try segment.file.sync(offset..<segment.size)
+        if let last = Self.lastNonZeroByte(segment.bytes, from: offset) {
+            truncatedBytes = last - offset + 1
+            memset(segment.file.base + offset, 0, truncatedBytes)
+            try segment.file.sync(offset..<(last + 1))
         }
         for later in segments[(segmentIndex + 1)...] {
             truncatedBytes += later.size

@@ -11,7 +11,7 @@ struct LMQStoreTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lmqstore-tool",
         abstract: "Inspect, exercise and measure an LMQ store directory.",
-        subcommands: [Stat.self, Read.self, CrashWriter.self]
+        subcommands: [Stat.self, Read.self, CrashWriter.self, ManyQueues.self]
     )
 }
 
@@ -124,6 +124,64 @@ extension LMQStoreTool {
             ["all", "%LMQ%crash%\(id % 10)%", "%LMQ%w\(id % 3)%"]
         }
     }
+}
+
+extension LMQStoreTool {
+    /// Creates `count` queues (one message each, dispatched to `fanout` fresh queues at a time), reads every
+    /// one back, reopens the store and reads them again: the scale check of one-directory-per-queue designs.
+    struct ManyQueues: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "many-queues", abstract: "Create N queues, read each back, reopen, read again; print timings and memory."
+        )
+        @OptionGroup var store: StoreOptions
+        @Option(name: .long, help: "How many queues.")
+        var count: Int = 1_000_000
+        @Option(name: .long, help: "Queues per message.")
+        var fanout: Int = 4
+
+        func run() async throws {
+            let rssBefore = residentBytes()
+            var clock = ContinuousClock.now
+            var store = try self.store.open(logLevel: .warning)
+            let payload = ByteBuffer(string: "m")
+            var id = 0
+            while id < count {
+                let queues = (id..<min(id + fanout, count)).map { "%LMQ%many%\($0)%" }
+                _ = try await store.append(LMQMessage(topic: "many/\(id)", payload: payload, messageId: UInt64(id)), to: queues)
+                id += fanout
+            }
+            let created = ContinuousClock.now - clock
+            let rssAfter = residentBytes()
+            emit("created \(store.queueCount) queues in \(created); resident memory +\((rssAfter - rssBefore) / 1_048_576) MiB (\((rssAfter - rssBefore) / max(1, count)) bytes per queue)")
+            clock = .now
+            try readEach(store)
+            emit("read each of \(count) queues back in \(ContinuousClock.now - clock)")
+            try store.close()
+            clock = .now
+            store = try self.store.open(logLevel: .warning)
+            emit("reopened with \(store.queueCount) queues in \(ContinuousClock.now - clock)")
+            clock = .now
+            try readEach(store)
+            emit("read each of \(count) queues back after reopening in \(ContinuousClock.now - clock)")
+            try store.close()
+        }
+
+        func readEach(_ store: LMQStore) throws {
+            for index in 0..<count {
+                let result = try store.read(queue: "%LMQ%many%\(index)%", from: 0, maxMessages: 1)
+                guard result.messages.count == 1, result.messages[0].message.message.messageId == UInt64(index / fanout * fanout) else {
+                    throw ValidationError("queue \(index) did not read back its message")
+                }
+            }
+        }
+    }
+}
+
+/// Resident set size of this process, from /proc/self/statm.
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
 }
 
 /// Writes one line straight to standard output (unbuffered: a SIGKILL must not eat acknowledged lines).
