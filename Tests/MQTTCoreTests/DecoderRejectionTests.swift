@@ -49,6 +49,14 @@ struct DecoderRejectionTests {
         expectViolation([0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], .v3_1_1, .variableByteIntegerTooLong, .malformedPacket, at: 1)
     }
 
+    @Test("a variable byte integer not in its shortest form is malformed [MQTT-1.5.5-1]")
+    func nonMinimalVariableByteInteger() {
+        expectViolation([0xC0, 0x80, 0x00], .v3_1_1, .variableByteIntegerNotMinimal, .malformedPacket, at: 1)
+        expectViolation([0x30, 0x83, 0x80, 0x00] + [0, 1, 0x61], .v5, .variableByteIntegerNotMinimal, .malformedPacket, at: 1)
+        // Property length 0 written as 80 00.
+        expectViolation(Self.packet(0x30, Self.str("t") + [0x80, 0x00]), .v5, .variableByteIntegerNotMinimal, .malformedPacket, at: 5)
+    }
+
     @Test("a property-length variable byte integer of more than 4 bytes is malformed")
     func overlongPropertyLength() {
         expectViolation(Self.packet(0x30, Self.str("t") + [0xFF, 0xFF, 0xFF, 0xFF, 0x01]), .v5, .variableByteIntegerTooLong, .malformedPacket, at: 5)

@@ -26,6 +26,8 @@ public struct MQTTDecodeError: Error, Hashable, CustomStringConvertible {
     public enum Violation: Hashable, Sendable, CustomStringConvertible {
         /// A variable byte integer longer than 4 bytes ([MQTT-1.5.5-1]).
         case variableByteIntegerTooLong
+        /// A variable byte integer not in its shortest form, e.g. `80 00` for 0 ([MQTT-1.5.5-1]).
+        case variableByteIntegerNotMinimal
         /// The whole packet would be larger than the configured or negotiated maximum (§3.1.2.11.4).
         case packetTooLarge(sizeBytes: Int, limitBytes: Int)
         /// Packet type 0, or 15 (AUTH) before MQTT 5.0 (§2.1.2).
@@ -97,7 +99,7 @@ public struct MQTTDecodeError: Error, Hashable, CustomStringConvertible {
                  .noTopicFilters, .invalidRetainHandling, .noLocalOnSharedSubscription, .invalidProtocolName,
                  .sessionPresentOnRefusal, .firstPacketNotConnect:
                 return .protocolError
-            case .variableByteIntegerTooLong, .reservedPacketType, .invalidFixedHeaderFlags, .invalidQoS,
+            case .variableByteIntegerTooLong, .variableByteIntegerNotMinimal, .reservedPacketType, .invalidFixedHeaderFlags, .invalidQoS,
                  .dupFlagOnQoS0, .truncated, .trailingBytes, .invalidUTF8, .nullCharacter, .invalidTopicFilter,
                  .connectReservedFlagSet, .invalidWillFlags, .passwordWithoutUsername, .connAckReservedFlagsSet,
                  .unknownProperty, .tooManyProperties, .subscriptionOptionsReservedBitsSet, .invalidReasonCode:
@@ -108,6 +110,7 @@ public struct MQTTDecodeError: Error, Hashable, CustomStringConvertible {
         public var description: String {
             switch self {
             case .variableByteIntegerTooLong: return "variable byte integer longer than 4 bytes [MQTT-1.5.5-1]"
+            case .variableByteIntegerNotMinimal: return "variable byte integer not in its shortest form [MQTT-1.5.5-1]"
             case .packetTooLarge(let size, let limit): return "packet of \(size) bytes exceeds the maximum packet size of \(limit) bytes"
             case .reservedPacketType(let type): return "reserved packet type \(type)"
             case .invalidFixedHeaderFlags(let flags): return "invalid fixed header flags 0b\(String(flags, radix: 2)) [MQTT-2.2.2-2]"

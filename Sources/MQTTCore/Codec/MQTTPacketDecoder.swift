@@ -50,7 +50,13 @@ public struct MQTTPacketDecoder: Sendable {
             guard let byte = buffer.getInteger(at: buffer.readerIndex + headerLength, as: UInt8.self) else { return nil }
             remainingLength |= Int(byte & 0x7F) << (7 * (headerLength - 1))
             headerLength += 1
-            if byte & 0x80 == 0 { break }
+            if byte & 0x80 == 0 {
+                // [MQTT-1.5.5-1]: the minimum number of bytes; a trailing 0x00 after a continuation is not.
+                if byte == 0 && headerLength > 2 {
+                    throw MQTTDecodeError(.variableByteIntegerNotMinimal, packetType: packetType, byteOffset: 1)
+                }
+                break
+            }
             if headerLength == 5 {
                 throw MQTTDecodeError(.variableByteIntegerTooLong, packetType: packetType, byteOffset: 1)
             }
@@ -311,6 +317,7 @@ extension MQTTPacketReader {
         let packetIdentifier = try readPacketIdentifier()
         let properties = version.hasProperties ? try readProperties(.subscribe, limit: limits.maxPropertiesPerPacket) : MQTTProperties()
         var subscriptions: [Subscription] = []
+        subscriptions.reserveCapacity(min(readableBytes / 4, 32))  // a subscription takes at least 4 bytes; growth beyond 32 is amortized
         while readableBytes > 0 {
             let filterOffset = offset
             let filter = try readTopicFilter()
@@ -366,6 +373,7 @@ extension MQTTPacketReader {
         let packetIdentifier = try readPacketIdentifier()
         let properties = version.hasProperties ? try readProperties(.unsubscribe, limit: limits.maxPropertiesPerPacket) : MQTTProperties()
         var filters: [String] = []
+        filters.reserveCapacity(min(readableBytes / 3, 32))  // a filter takes at least 3 bytes; growth beyond 32 is amortized
         while readableBytes > 0 {
             filters.append(try readTopicFilter())
         }

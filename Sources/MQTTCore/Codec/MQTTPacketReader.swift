@@ -53,10 +53,14 @@ struct MQTTPacketReader {
         let start = offset
         var value: UInt32 = 0
         var shift: UInt32 = 0
-        for _ in 0..<4 {
+        for index in 0..<4 {
             let byte = try readByte()
             value |= UInt32(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { return value }
+            if byte & 0x80 == 0 {
+                // [MQTT-1.5.5-1]: the minimum number of bytes.
+                if byte == 0 && index > 0 { throw error(.variableByteIntegerNotMinimal, at: start) }
+                return value
+            }
             shift += 7
         }
         throw error(.variableByteIntegerTooLong, at: start)
@@ -141,6 +145,7 @@ struct MQTTPacketReader {
     @usableFromInline
     mutating func readPropertyBlock(_ context: MQTTPropertyContext, limit: Int) throws(MQTTDecodeError) -> MQTTProperties {
         var properties: [MQTTProperty] = []
+        properties.reserveCapacity(min(limit, buffer.readableBytes / 2, 32))  // a property takes at least 2 bytes
         var seen: UInt64 = 0  // bit n set once property n was read; every identifier is below 64
         while buffer.readableBytes > 0 {
             let start = offset
