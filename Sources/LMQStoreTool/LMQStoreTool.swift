@@ -11,7 +11,7 @@ struct LMQStoreTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lmqstore-tool",
         abstract: "Inspect, exercise and measure an LMQ store directory.",
-        subcommands: [Stat.self, Read.self, CrashWriter.self, ManyQueues.self]
+        subcommands: [Stat.self, Read.self, CrashWriter.self, ManyQueues.self, Bench.self]
     )
 }
 
@@ -175,6 +175,177 @@ extension LMQStoreTool {
             }
         }
     }
+}
+
+extension LMQStoreTool {
+    /// Append and read throughput next to the raw sequential-write speed of the same disk, measured in the
+    /// same run: a plain file written with the same record sizes, synced at the same cadence.
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure append/read throughput against raw sequential writes; print a markdown table."
+        )
+        @Option(name: .long, help: "A scratch directory (emptied).")
+        var path: String
+        @Option(name: .long, help: "Messages per append run.")
+        var messages: Int = 200_000
+        @Option(name: .long, help: "Payload bytes.")
+        var payload: Int = 256
+        @Option(name: .long, parsing: .upToNextOption, help: "Queues per message to try.")
+        var queuesPerMessage: [Int] = [1, 4, 16]
+        @Option(name: .long, parsing: .upToNextOption, help: "Concurrent appenders to try under SYNC_FLUSH.")
+        var appenders: [Int] = [1, 16, 256]
+
+        func run() async throws {
+            emit("| run | messages/s | MB/s | vs raw |")
+            emit("|---|---:|---:|---:|")
+            let recordSize = try measureRecordSize(queues: 1)
+            // Raw baselines: the disk's sequential write speed with the store's record size.
+            let rawAsync = try rawWrite(records: messages, recordSize: recordSize, syncEvery: nil)
+            emit(row("raw sequential write, \(recordSize) B records, one sync at the end", rawAsync, recordSize, nil))
+            let rawSyncRecords = min(messages, 2_000)
+            let rawSync = try rawWrite(records: rawSyncRecords, recordSize: recordSize, syncEvery: 1)
+            emit(row("raw write + fdatasync per record (1 writer)", rawSync, recordSize, nil))
+            for queues in queuesPerMessage {
+                let size = try measureRecordSize(queues: queues)
+                let rate = try await appendRun(flush: .asyncFlush, queues: queues, appenders: 16, count: messages)
+                emit(row("append ASYNC_FLUSH, \(queues) LMQ/message, 16 appenders", rate, size, rawAsync))
+            }
+            for appenders in appenders {
+                let count = appenders == 1 ? min(messages, 2_000) : min(messages, appenders * 400)
+                let rate = try await appendRun(flush: .syncFlush, queues: 1, appenders: appenders, count: count)
+                emit(row("append SYNC_FLUSH, 1 LMQ/message, \(appenders) appenders", rate, recordSize, appenders == 1 ? rawSync : rawAsync))
+            }
+            try await readRuns(recordSize: recordSize)
+        }
+
+        func row(_ name: String, _ rate: Double, _ size: Int, _ baseline: Double?) -> String {
+            let ratio = baseline.map { String(format: "%.2fx", $0 / rate) } ?? "—"
+            return "| \(name) | \(Int(rate)) | \(String(format: "%.1f", rate * Double(size) / 1_000_000)) | \(ratio) |"
+        }
+
+        func makeMessage(_ id: Int) -> LMQMessage {
+            LMQMessage(topic: "bench/\(id % 100)", payload: ByteBuffer(repeating: 0x61, count: payload), qos: .atLeastOnce, messageId: UInt64(id))
+        }
+
+        func queueNames(_ id: Int, _ count: Int) -> [String] {
+            (0..<count).map { "%LMQ%bench%\(($0 * 7 + id) % 64)%" }
+        }
+
+        /// The size the store gives one record (measured by appending one).
+        func measureRecordSize(queues: Int) throws -> Int {
+            let directory = path + "/size"
+            try? FileManager.default.removeItem(atPath: directory)
+            let store = try LMQStore(configuration: .init(storePathRootDir: directory), logger: quietLogger())
+            defer { try? store.close(); try? FileManager.default.removeItem(atPath: directory) }
+            let before = store.commitLogRange.upperBound
+            let semaphore = DispatchSemaphore(value: 0)
+            let box = ResultBox()
+            Task {
+                do { _ = try await store.append(makeMessage(0), to: queueNames(0, queues)) } catch { box.error = error }
+                semaphore.signal()
+            }
+            semaphore.wait()
+            if let error = box.error { throw error }
+            return Int(store.commitLogRange.upperBound - before)
+        }
+
+        func appendRun(flush: FlushDiskType, queues: Int, appenders: Int, count: Int) async throws -> Double {
+            let directory = path + "/append"
+            try? FileManager.default.removeItem(atPath: directory)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let store = try LMQStore(configuration: .init(storePathRootDir: directory, flushDiskType: flush), logger: quietLogger())
+            let next = Counter(0)
+            let start = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<appenders {
+                    group.addTask {
+                        while let id = next.take(below: count) {
+                            _ = try await store.append(makeMessage(id), to: queueNames(id, queues))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try store.checkpoint()  // include the final sync in the time, as the raw run does
+            let seconds = (ContinuousClock.now - start).seconds
+            try store.close()
+            return Double(count) / seconds
+        }
+
+        func readRuns(recordSize: Int) async throws {
+            let directory = path + "/read"
+            try? FileManager.default.removeItem(atPath: directory)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let store = try LMQStore(configuration: .init(storePathRootDir: directory), logger: quietLogger())
+            defer { try? store.close() }
+            let queueCount = 10_000
+            for id in 0..<messages {
+                _ = try await store.append(makeMessage(id), to: ["one", "%LMQ%many%\(id % queueCount)%"])
+            }
+            var start = ContinuousClock.now
+            var next: Int64 = 0
+            var read = 0
+            while true {
+                let result = try store.read(queue: "one", from: next, maxMessages: 256)
+                read += result.messages.count
+                if result.nextOffset == next { break }
+                next = result.nextOffset
+            }
+            var rate = Double(read) / (ContinuousClock.now - start).seconds
+            emit(row("read one LMQ sequentially, batches of 256", rate, recordSize, nil))
+            start = .now
+            read = 0
+            var offsets = [Int64](repeating: 0, count: queueCount)
+            var progressed = true
+            while progressed {
+                progressed = false
+                for queue in 0..<queueCount {
+                    let result = try store.read(queue: "%LMQ%many%\(queue)%", from: offsets[queue], maxMessages: 1)
+                    if let message = result.messages.first {
+                        offsets[queue] = message.offset + 1
+                        read += 1
+                        progressed = true
+                    }
+                }
+            }
+            rate = Double(read) / (ContinuousClock.now - start).seconds
+            emit(row("read 10,000 LMQs round-robin, 1 message per read", rate, recordSize, nil))
+        }
+
+        /// Writes `records` records of `recordSize` bytes to a plain file with write(2), syncing every
+        /// `syncEvery` records (nil: once at the end); returns records per second.
+        func rawWrite(records: Int, recordSize: Int, syncEvery: Int?) throws -> Double {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let file = path + "/raw"
+            unlink(file)
+            defer { unlink(file) }
+            let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            guard fd >= 0 else { throw ValidationError("cannot create \(file)") }
+            defer { close(fd) }
+            let record = [UInt8](repeating: 0x61, count: recordSize)
+            let start = ContinuousClock.now
+            for index in 0..<records {
+                _ = record.withUnsafeBytes { write(fd, $0.baseAddress, recordSize) }
+                if let syncEvery, (index + 1) % syncEvery == 0 { fdatasync(fd) }
+            }
+            fdatasync(fd)
+            return Double(records) / (ContinuousClock.now - start).seconds
+        }
+    }
+}
+
+final class ResultBox: @unchecked Sendable {  // written before the semaphore is signalled, read after
+    var error: Error?
+}
+
+func quietLogger() -> Logger {
+    var logger = Logger(label: "lmqstore-bench")
+    logger.logLevel = .warning
+    return logger
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 /// Resident set size of this process, from /proc/self/statm.

@@ -1,0 +1,1 @@
+print("mqadmin: not built yet")

@@ -1,0 +1,1 @@
+print("mqnamesrv: not built yet")

@@ -1,0 +1,1 @@
+// Authentication; see AuthManager.swift.

@@ -1,0 +1,1 @@
+// The nodes wire protocol; see RemotingCommand.swift.
