@@ -154,9 +154,9 @@ final class CommitLog {
         return (segment, offset, base + Int64(offset))
     }
 
-    /// The bytes of the intact record at `position`, or nil if there is none (deleted by retention,
-    /// past the end, or failing its checksum — the last is logged).
-    func record(at position: Int64, in segment: CommitLogSegment) -> UnsafeRawBufferPointer? {
+    /// The bytes of the intact record at `position` of `segment`, or nil if there is none (past the end,
+    /// or failing its checksum — the last is logged). Needs no lock: records are immutable once written.
+    static func record(at position: Int64, in segment: CommitLogSegment, logger: Logger) -> UnsafeRawBufferPointer? {
         let offset = Int(position - segment.basePosition)
         switch CommitLogRecord.scan(segment.bytes, at: offset) {
         case .record(let size):

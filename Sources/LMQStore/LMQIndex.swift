@@ -88,6 +88,9 @@ final class LMQIndex {
 
     func queue(_ identifier: UInt32) -> Queue { queues[Int(identifier)] }
 
+    /// The offset the next message of a queue gets (without copying the queue's state).
+    func nextOffset(of identifier: UInt32) -> Int64 { queues[Int(identifier)].nextOffset }
+
     /// The identifier of queue `name`, creating it (its HEAD block) if new, starting at `firstOffset`.
     func identifierCreatingIfNeeded(_ name: String, firstOffset: Int64 = 0, limits: LMQStore.Limits) throws -> UInt32 {
         if let identifier = queueIdentifiers[name] { return identifier }
@@ -104,13 +107,14 @@ final class LMQIndex {
     /// the record is written, so that writing the entry afterwards cannot fail.
     func reserveSlot(queue identifier: UInt32, offset: Int64) throws {
         let index = Int(identifier)
-        let queue = queues[index]
-        precondition(offset >= queue.nextOffset, "queue offsets only grow")
-        guard offset - queue.tail.firstOffset >= Int64(queue.tail.capacity) || offset > queue.nextOffset else { return }
+        let nextOffset = queues[index].nextOffset
+        let tail = queues[index].tail
+        precondition(offset >= nextOffset, "queue offsets only grow")
+        guard offset - tail.firstOffset >= Int64(tail.capacity) || offset > nextOffset else { return }
         // A gap starts a small block; otherwise blocks grow 4x up to the maximum.
-        let capacity = offset > queue.nextOffset ? 4 : min(Int(queue.tail.capacity) * 4, Self.maxBlockCapacity)
+        let capacity = offset > nextOffset ? 4 : min(Int(tail.capacity) * 4, Self.maxBlockCapacity)
         let block = try allocateBlock(magic: Self.continuationMagic, queue: identifier, firstOffset: offset, capacity: capacity, name: nil)
-        queues[index].older.append(queue.tail)
+        queues[index].older.append(tail)
         queues[index].tail = block
         queues[index].nextOffset = offset
     }

@@ -12,7 +12,8 @@ import NIOConcurrencyHelpers
 /// waiting appends at once (group commit).
 ///
 /// `@unchecked Sendable`: all mutable state is guarded — the log, the index and the waiters by `lock`,
-/// the flusher's state by `flushCondition` — and the files it maps are only written under `lock`.
+/// the flusher's state by `flushCondition`, the last checkpoint by `checkpointLock` — and the files it
+/// maps are only written under `lock`.
 public final class LMQStore: @unchecked Sendable {
     public let configuration: Configuration
     let logger: Logger
@@ -32,6 +33,8 @@ public final class LMQStore: @unchecked Sendable {
     private var flusherStopping = false
     private var flusherFinished = false
     private var flusherFailure: Error?
+    /// Serializes checkpoint writers (the flusher and `checkpoint()`); guards `lastCheckpoint`.
+    private let checkpointLock = NIOLock()
     private var lastCheckpoint: Checkpoint?
 
     private struct QueueWaiter {
@@ -92,7 +95,7 @@ public final class LMQStore: @unchecked Sendable {
         try commitLog.forEachRecord(from: replayFrom) { position, bytes in
             for queueOffset in try CommitLogRecord.decodeQueueOffsets(bytes) {
                 let identifier = try index.identifierCreatingIfNeeded(queueOffset.queue, firstOffset: queueOffset.offset, limits: limits)
-                guard queueOffset.offset >= index.queue(identifier).nextOffset else { continue }
+                guard queueOffset.offset >= index.nextOffset(of: identifier) else { continue }
                 try index.reserveSlot(queue: identifier, offset: queueOffset.offset)
                 index.writeEntry(queue: identifier, offset: queueOffset.offset, position: position, size: bytes.count)
             }
@@ -136,10 +139,10 @@ public final class LMQStore: @unchecked Sendable {
             identifiers.reserveCapacity(queues.count)
             for queue in queues {
                 let identifier = try index.identifierCreatingIfNeeded(queue, limits: limits)
-                try index.reserveSlot(queue: identifier, offset: index.queue(identifier).nextOffset)
+                try index.reserveSlot(queue: identifier, offset: index.nextOffset(of: identifier))
                 identifiers.append(identifier)
             }
-            let offsets = identifiers.map { index.queue($0).nextOffset }
+            let offsets = identifiers.map { index.nextOffset(of: $0) }
             let (segment, offsetInSegment, position) = try commitLog.reserve(size: prepared.size, nowMillis: nowMillis)
             CommitLogRecord.write(prepared, offsets: offsets, timestampMillis: nowMillis, to: segment.file.base + offsetInSegment)
             var queueOffsets: [QueueOffset] = []
@@ -147,7 +150,7 @@ public final class LMQStore: @unchecked Sendable {
             for (identifier, (queue, offset)) in zip(identifiers, zip(queues, offsets)) {
                 index.writeEntry(queue: identifier, offset: offset, position: position, size: prepared.size)
                 queueOffsets.append(QueueOffset(queue: queue, offset: offset))
-                if var waiters = queueWaiters[queue] {
+                if !queueWaiters.isEmpty, var waiters = queueWaiters[queue] {
                     waiters.removeAll { waiter in
                         guard waiter.afterOffset < offset + 1 else { return false }
                         ready.append(waiter.continuation)
@@ -157,7 +160,7 @@ public final class LMQStore: @unchecked Sendable {
                 }
             }
             let result = AppendResult(commitLogPosition: position, queueOffsets: queueOffsets, storeTimestampMillis: nowMillis)
-            return (result, position + Int64(prepared.size), Array(self.listeners.values))
+            return (result, position + Int64(prepared.size), self.listeners.isEmpty ? [] : Array(self.listeners.values))
         }
         for continuation in ready { continuation.resume() }
         for listener in listeners { listener(result.queueOffsets) }
@@ -168,7 +171,8 @@ public final class LMQStore: @unchecked Sendable {
     }
 
     private static func uniqued(_ queues: [String]) -> [String] {
-        if queues.count <= 8 {
+        // Linear for the usual handful of queues: cheaper than hashing every name into a set.
+        if queues.count <= 32 {
             var result: [String] = []
             for queue in queues where !result.contains(queue) { result.append(queue) }
             return result
@@ -231,7 +235,7 @@ public final class LMQStore: @unchecked Sendable {
             for entry in entries {
                 // Records are immutable once written, so they are decoded outside the lock; the segment
                 // reference keeps the mapping alive even if retention deletes the file meanwhile.
-                guard let bytes = commitLog(entry.segment, recordAt: entry.position) else { continue }
+                guard let bytes = CommitLog.record(at: entry.position, in: entry.segment, logger: logger) else { continue }
                 messages.append(.init(offset: entry.offset, message: try CommitLogRecord.decode(bytes, position: entry.position)))
             }
             let status: LMQReadResult.Status = messages.isEmpty ? .noNewMessages : .found
@@ -239,22 +243,9 @@ public final class LMQStore: @unchecked Sendable {
         }
     }
 
-    private func commitLog(_ segment: CommitLogSegment, recordAt position: Int64) -> UnsafeRawBufferPointer? {
-        let offset = Int(position - segment.basePosition)
-        switch CommitLogRecord.scan(segment.bytes, at: offset) {
-        case .record(let size):
-            return UnsafeRawBufferPointer(rebasing: segment.bytes[offset..<(offset + size)])
-        case .invalid(let reason):
-            logger.error("commit log record unreadable", metadata: ["position": "\(position)", "reason": "\(reason)"])
-            return nil
-        case .blank, .end:
-            return nil
-        }
-    }
-
     /// The offset the next message of `queue` will get (RocketMQ's max offset); 0 for an unknown queue.
     public func maxOffset(queue: String) -> Int64 {
-        lock.withLock { index.identifier(of: queue).map { index.queue($0).nextOffset } ?? 0 }
+        lock.withLock { index.identifier(of: queue).map { index.nextOffset(of: $0) } ?? 0 }
     }
 
     /// The lowest offset of `queue` that can still be read.
@@ -285,7 +276,7 @@ public final class LMQStore: @unchecked Sendable {
                 let immediate: Error?? = lock.withLock {
                     if isClosed { return .some(LMQStoreError.closed) }
                     if Task.isCancelled { return .some(CancellationError()) }
-                    if let identifier = index.identifier(of: queue), index.queue(identifier).nextOffset > offset { return .some(nil) }
+                    if let identifier = index.identifier(of: queue), index.nextOffset(of: identifier) > offset { return .some(nil) }
                     queueWaiters[queue, default: []].append(QueueWaiter(id: id, afterOffset: offset, continuation: continuation))
                     return nil
                 }
@@ -414,6 +405,10 @@ public final class LMQStore: @unchecked Sendable {
     }
 
     private func writeCheckpoint() throws {
+        try checkpointLock.withLock { try writeCheckpointLocked() }
+    }
+
+    private func writeCheckpointLocked() throws {
         let (segments, files, checkpoint) = lock.withLock {
             (commitLog.segments, index.files, Checkpoint(
                 commitLogPosition: commitLog.writePosition, indexAllocationEnd: index.allocationEnd,

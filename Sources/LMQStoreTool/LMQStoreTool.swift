@@ -216,6 +216,34 @@ extension LMQStoreTool {
                 emit(row("append SYNC_FLUSH, 1 LMQ/message, \(appenders) appenders", rate, recordSize, appenders == 1 ? rawSync : rawAsync))
             }
             try await readRuns(recordSize: recordSize)
+            if recoveryMegabytes > 0 { try await recoveryRun(recordSize: recordSize) }
+        }
+
+        @Option(name: .long, help: "Commit-log megabytes to write for the recovery measurement (0 skips it).")
+        var recoveryMegabytes: Int = 1024
+
+        /// Full recovery: no checkpoint and no index, so every record is checked (CRC) and indexed again.
+        func recoveryRun(recordSize: Int) async throws {
+            let directory = path + "/recovery"
+            try? FileManager.default.removeItem(atPath: directory)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            var store = try LMQStore(configuration: .init(storePathRootDir: directory), logger: quietLogger())
+            let target = Int64(recoveryMegabytes) * 1_048_576
+            var id = 0
+            while store.commitLogRange.count < target {
+                _ = try await store.append(makeMessage(id), to: queueNames(id, 1))
+                id += 1
+            }
+            let bytes = store.commitLogRange.count
+            try store.close()
+            try FileManager.default.removeItem(atPath: directory + "/checkpoint")
+            try FileManager.default.removeItem(atPath: directory + "/index")
+            let start = ContinuousClock.now
+            store = try LMQStore(configuration: .init(storePathRootDir: directory), logger: quietLogger())
+            let seconds = (ContinuousClock.now - start).seconds
+            try store.close()
+            let perGiB = seconds / (Double(bytes) / 1_073_741_824)
+            emit("| full recovery (no checkpoint, no index): \(id) records, \(bytes / 1_048_576) MiB | \(Int(Double(id) / seconds)) | \(String(format: "%.1f", Double(bytes) / 1_000_000 / seconds)) | \(String(format: "%.2f s per GiB", perGiB)) |")
         }
 
         func row(_ name: String, _ rate: Double, _ size: Int, _ baseline: Double?) -> String {

@@ -223,3 +223,38 @@ final class ArrivalLog: @unchecked Sendable {  // guarded by `lock`
     func record(_ event: [QueueOffset]) { lock.withLock { events.append(event) } }
     var all: [[QueueOffset]] { lock.withLock { events } }
 }
+
+@Suite("LMQ store at scale")
+struct LMQStoreScaleTests {
+    /// The scale that breaks one-directory-per-queue designs, kept small enough for every test run;
+    /// `lmqstore-tool many-queues --count 1000000` runs the same check at a million (docs/benchmarks.md).
+    @Test("100,000 queues in a handful of files, each read back before and after reopening")
+    func manyQueues() async throws {
+        let directory = TemporaryDirectory("many")
+        defer { directory.remove() }
+        let count = 100_000
+        var store = try LMQStore(configuration: .testing(directory.path, segmentSize: 8 * 1024 * 1024))
+        for first in stride(from: 0, to: count, by: 4) {
+            _ = try await store.append(message("many/\(first)", "\(first)"), to: (first..<first + 4).map { "%LMQ%many%\($0)%" })
+        }
+        #expect(store.queueCount == count)
+        func readEach(_ store: LMQStore) throws {
+            for queue in 0..<count {
+                let result = try store.read(queue: "%LMQ%many%\(queue)%", from: 0)
+                guard result.messages.count == 1, String(buffer: result.messages[0].message.message.payload) == "\(queue / 4 * 4)" else {
+                    Issue.record("queue \(queue) did not read back its message")
+                    return
+                }
+            }
+        }
+        try readEach(store)
+        try store.close()
+        store = try LMQStore(configuration: .testing(directory.path, segmentSize: 8 * 1024 * 1024))
+        defer { try? store.close() }
+        #expect(store.queueCount == count)
+        try readEach(store)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/index").count
+            + FileManager.default.contentsOfDirectory(atPath: directory.path + "/commitlog").count
+        #expect(files < 100, "\(files) files for \(count) queues")
+    }
+}
