@@ -106,6 +106,7 @@ let package = Package(
             name: "MQTTAuth",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -114,6 +115,7 @@ let package = Package(
             name: "MQNameServerMain",
             dependencies: [
                 "NameServer",
+                "Remoting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
