@@ -30,6 +30,10 @@ public final class LMQStore: @unchecked Sendable {
     private let flushCondition = NSCondition()
     private var flushedPosition: Int64
     private var syncWaiters: [(position: Int64, continuation: CheckedContinuation<Void, Error>)] = []
+    /// SYNC_FLUSH appends that have started but not yet registered in `syncWaiters`.
+    private var appendsInProgress = 0
+    /// The longest the flusher waits for appends in progress to join a sync: short against a disk sync.
+    static let groupCommitGatherSeconds = 0.000_2
     private var flusherStopping = false
     private var flusherFinished = false
     private var flusherFailure: Error?
@@ -131,6 +135,17 @@ public final class LMQStore: @unchecked Sendable {
         }
         let prepared = try CommitLogRecord.prepare(message, queues: queues, limits: limits)
         let nowMillis = Self.nowMillis()
+        let sync = configuration.flushDiskType == .syncFlush
+        if sync { flushCondition.withLock { appendsInProgress += 1 } }
+        var registered = false
+        defer {
+            if sync && !registered {
+                flushCondition.withLock {
+                    appendsInProgress -= 1
+                    flushCondition.signal()
+                }
+            }
+        }
 
         var ready: [CheckedContinuation<Void, Error>] = []
         let (result, end, listeners) = try lock.withLock { () throws -> (AppendResult, Int64, [@Sendable ([QueueOffset]) -> Void]) in
@@ -164,8 +179,9 @@ public final class LMQStore: @unchecked Sendable {
         }
         for continuation in ready { continuation.resume() }
         for listener in listeners { listener(result.queueOffsets) }
-        if configuration.flushDiskType == .syncFlush {
-            try await waitUntilFlushed(end)
+        if sync {
+            registered = true
+            try await waitUntilFlushed(end, registeringAppend: true)
         }
         return result
     }
@@ -313,10 +329,11 @@ public final class LMQStore: @unchecked Sendable {
 
     // MARK: Durability
 
-    private func waitUntilFlushed(_ position: Int64) async throws {
+    private func waitUntilFlushed(_ position: Int64, registeringAppend: Bool) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             flushCondition.lock()
             defer { flushCondition.unlock() }
+            if registeringAppend { appendsInProgress -= 1 }
             if let flusherFailure {
                 continuation.resume(throwing: flusherFailure)
             } else if flushedPosition >= position {
@@ -350,6 +367,14 @@ public final class LMQStore: @unchecked Sendable {
                 continue
             }
             let hasWaiters = !syncWaiters.isEmpty
+            if hasWaiters && !stopping {
+                // Group commit: appends already past the writer lock are about to wait too; give them a
+                // moment (bounded) so one sync covers them, instead of syncing a batch of one.
+                let gatherDeadline = Date(timeIntervalSinceNow: Self.groupCommitGatherSeconds)
+                while appendsInProgress > 0 && Date() < gatherDeadline {
+                    _ = flushCondition.wait(until: gatherDeadline)
+                }
+            }
             flushCondition.unlock()
             let now = Date()
             do {

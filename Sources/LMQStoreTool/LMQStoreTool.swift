@@ -205,6 +205,8 @@ extension LMQStoreTool {
             let rawSyncRecords = min(messages, 2_000)
             let rawSync = try rawWrite(records: rawSyncRecords, recordSize: recordSize, syncEvery: 1)
             emit(row("raw write + fdatasync per record (1 writer)", rawSync, recordSize, nil))
+            let single = try await appendRun(flush: .asyncFlush, queues: 1, appenders: 1, count: messages)
+            emit(row("append ASYNC_FLUSH, 1 LMQ/message, 1 appender", single, recordSize, rawAsync))
             for queues in queuesPerMessage {
                 let size = try measureRecordSize(queues: queues)
                 let rate = try await appendRun(flush: .asyncFlush, queues: queues, appenders: 16, count: messages)
