@@ -1,1 +1,0 @@
-print("mqnamesrv: not built yet")

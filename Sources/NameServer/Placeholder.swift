@@ -1,1 +1,0 @@
-// The name server; see NameServer.swift.

@@ -1,1 +1,0 @@
-// The nodes wire protocol; see RemotingCommand.swift.

@@ -1,0 +1,141 @@
+import Logging
+import NIOCore
+
+/// The handler of one server connection: runs each request's handler in a task and writes the response
+/// back on the event loop.
+///
+/// Back-pressure: at most `maxInFlight` requests of one connection run at once. Beyond that the handler
+/// stops reading from the socket, and the few requests already decoded wait in a queue; reading resumes
+/// as requests finish. Reading also pauses while the connection is not writable (the client is not
+/// reading its responses), so neither requests nor responses pile up without bound.
+final class RemotingServerHandler: ChannelDuplexHandler {
+    typealias InboundIn = RemotingCommand
+    typealias OutboundIn = NIOAny
+    typealias OutboundOut = RemotingCommand
+
+    private let dispatcher: RemotingServer.Dispatcher
+    private let limits: RemotingLimits
+    private let maxInFlight: Int
+    private let logger: Logger
+    private var inFlight = 0
+    /// Requests decoded while `maxInFlight` were running; bounded by what one read delivers, since no
+    /// further read is issued until there is room.
+    private var waiting = CircularBuffer<RemotingCommand>()
+    /// A read the channel asked for and this handler held back.
+    private var readHeldBack = false
+    private var context: ChannelHandlerContext?
+
+    init(dispatcher: RemotingServer.Dispatcher, limits: RemotingLimits, maxInFlight: Int, logger: Logger) {
+        self.dispatcher = dispatcher
+        self.limits = limits
+        self.maxInFlight = maxInFlight
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: Reading
+
+    private var mayRead: Bool {
+        inFlight < maxInFlight && waiting.isEmpty && (context?.channel.isWritable ?? true)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if mayRead {
+            context.read()
+        } else {
+            readHeldBack = true
+        }
+    }
+
+    private func resumeReadingIfPossible() {
+        guard readHeldBack, mayRead, let context else { return }
+        readHeldBack = false
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReadingIfPossible()
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let request = Self.unwrapInboundIn(data)
+        guard !request.isResponse else {
+            logger.debug("unexpected response from client dropped", metadata: ["remoting.opaque": "\(request.opaque)"])
+            return
+        }
+        if inFlight < maxInFlight && waiting.isEmpty {
+            start(request, context: context)
+        } else {
+            waiting.append(request)
+        }
+    }
+
+    // MARK: Running
+
+    private func start(_ request: RemotingCommand, context: ChannelHandlerContext) {
+        guard let handler = dispatcher.handler(for: request.code) else {
+            respond(to: request, with: .response(to: request, code: .requestCodeNotSupported, remark: "request code \(request.code) not supported"))
+            return
+        }
+        guard dispatcher.requestStarting() else {
+            respond(to: request, with: .response(to: request, code: .serviceNotAvailable, remark: "server is shutting down"))
+            return
+        }
+        inFlight += 1
+        var requestLogger = logger
+        requestLogger[metadataKey: "remoting.peer"] = "\(context.remoteAddress.map { "\($0)" } ?? "unknown")"
+        let requestContext = RemotingRequestContext(remoteAddress: context.remoteAddress, logger: requestLogger)
+        let handlerBox = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let dispatcher = self.dispatcher
+        Task {
+            let response: RemotingCommand
+            do {
+                response = try await handler(request, requestContext)
+            } catch let error as RemotingResponseError {
+                response = .response(to: request, code: error.code, remark: error.remark)
+            } catch {
+                requestContext.logger.warning("request failed", metadata: ["remoting.code": "\(request.code)", "remoting.reason": "\(error)"])
+                response = .response(to: request, code: .systemError, remark: "\(error)")
+            }
+            eventLoop.execute {
+                handlerBox.value.finished(request, response: response)
+                // Counted as finished once its response is written, so a shutdown waiting for running
+                // requests does not close the connection under it.
+                dispatcher.requestFinished()
+            }
+        }
+    }
+
+    private func finished(_ request: RemotingCommand, response: RemotingCommand) {
+        inFlight -= 1
+        respond(to: request, with: response)
+        while inFlight < maxInFlight, let context, let next = waiting.popFirst() {
+            start(next, context: context)
+        }
+        resumeReadingIfPossible()
+    }
+
+    /// Writes `response` with the request's opaque, unless the request was oneway.
+    private func respond(to request: RemotingCommand, with response: RemotingCommand) {
+        guard !request.isOneway, let context else { return }
+        var response = response
+        response.opaque = request.opaque
+        response.flags = .response
+        do {
+            try RemotingFrameEncoder.validate(response, limits: limits)
+        } catch {
+            logger.warning("response cannot be sent", metadata: ["remoting.code": "\(request.code)", "remoting.reason": "\(error)"])
+            response = .response(to: request, code: .systemError, remark: "response cannot be sent: \(error)")
+        }
+        context.writeAndFlush(Self.wrapOutboundOut(response), promise: nil)
+    }
+}
