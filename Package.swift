@@ -8,6 +8,7 @@
 //      ^
 //   executables  examples (mqtt-example/), tools
 //
+//   NodeSupport        what every node executable shares: conf/ parsing, signal handling
 //   CSQLite ← SQLite   Debian's libsqlite3 and a small Swift wrapper over it
 //   LMQStore           the commit log, light message queues, offsets, retained messages and
 //                      session records (MQTTCore, SQLite); never imports the gateway
@@ -29,6 +30,8 @@ let package = Package(
         .library(name: "MQTTAuth", targets: ["MQTTAuth"]),
         .executable(name: "mqnamesrv", targets: ["MQNameServerMain"]),
         .executable(name: "mqadmin", targets: ["MQAdmin"]),
+        .library(name: "MQTTGateway", targets: ["MQTTGateway"]),
+        .executable(name: "mqtt-node", targets: ["MQTTNodeMain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -92,8 +95,12 @@ let package = Package(
             ]
         ),
         .target(
+            name: "NodeSupport"
+        ),
+        .target(
             name: "NameServer",
             dependencies: [
+                "NodeSupport",
                 "Remoting",
                 "SQLite",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -115,6 +122,7 @@ let package = Package(
             name: "MQNameServerMain",
             dependencies: [
                 "NameServer",
+                "NodeSupport",
                 "Remoting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -127,6 +135,39 @@ let package = Package(
                 "Remoting",
                 "MQTTAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "MQTTGateway",
+            dependencies: [
+                "NodeSupport",
+                "MQTTCore",
+                "LMQStore",
+                "NameServer",
+                "MQTTAuth",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "MQTTNodeMain",
+            dependencies: [
+                "MQTTGateway",
+                "NodeSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "MQTTGatewayTests",
+            dependencies: [
+                "MQTTGateway",
+                "MQTTClient",
+                "MQTTCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -1,3 +1,4 @@
+import NodeSupport
 import ArgumentParser
 import Foundation
 import Logging

@@ -1,3 +1,5 @@
+import NodeSupport
+
 /// The KV namespace and keys rocketmq-mqtt keeps its metadata under (DESIGN.md). Values are
 /// comma-separated plain strings.
 public enum LMQMetadataKey {

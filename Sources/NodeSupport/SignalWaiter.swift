@@ -2,14 +2,14 @@ import Dispatch
 import Foundation
 
 /// Delivers SIGTERM and SIGINT to async code instead of killing the process.
-final class SignalWaiter: Sendable {
+public final class SignalWaiter: Sendable {
     private let stream: AsyncStream<Int32>
     // Kept alive for as long as the waiter: a released source stops delivering. nonisolated(unsafe)
     // because DispatchSourceSignal is not marked Sendable; the array is written once in init and never
     // touched again, and dispatch sources are thread-safe.
     private nonisolated(unsafe) let sources: [any DispatchSourceSignal]
 
-    init(signals: [Int32]) {
+    public init(signals: [Int32]) {
         var set = sigset_t()
         sigemptyset(&set)
         for signal in signals { sigaddset(&set, signal) }
@@ -27,7 +27,7 @@ final class SignalWaiter: Sendable {
     }
 
     /// Waits for the first of the signals.
-    func next() async -> Int32 {
+    public func next() async -> Int32 {
         for await signal in stream { return signal }
         return SIGTERM
     }

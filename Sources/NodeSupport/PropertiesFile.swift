@@ -1,25 +1,25 @@
 /// The subset of Java's `.properties` format that the `conf/` files use: one `key=value` (or `key:value`)
 /// per line, `#` and `!` start comment lines, whitespace around keys and values is dropped, a line
 /// ending in `\` continues on the next one. Later lines override earlier ones.
-struct PropertiesFile: Sendable, Hashable {
-    struct Entry: Sendable, Hashable {
-        var key: String
-        var value: String
+public struct PropertiesFile: Sendable, Hashable {
+    public struct Entry: Sendable, Hashable {
+        public var key: String
+        public var value: String
         /// Where the entry starts, 1-based, for error messages.
-        var line: Int
+        public var line: Int
     }
 
     /// The entries, in the order their keys first appear.
-    private(set) var entries: [Entry] = []
+    public private(set) var entries: [Entry] = []
 
     /// Why a line is not a property.
-    struct SyntaxError: Error, Hashable, CustomStringConvertible {
-        var line: Int
-        var text: String
-        var description: String { "line \(line): expected key=value, found \"\(text)\"" }
+    public struct SyntaxError: Error, Hashable, CustomStringConvertible {
+        public var line: Int
+        public var text: String
+        public var description: String { "line \(line): expected key=value, found \"\(text)\"" }
     }
 
-    init(parsing text: String) throws(SyntaxError) {
+    public init(parsing text: String) throws(SyntaxError) {
         var pending = ""
         var pendingStart = 0
         for (offset, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -54,15 +54,21 @@ struct PropertiesFile: Sendable, Hashable {
         }
     }
 
-    subscript(key: String) -> Entry? {
+    public subscript(key: String) -> Entry? {
         entries.first { $0.key == key }
     }
 
-    var keys: [String] { entries.map(\.key) }
+    public var keys: [String] { entries.map(\.key) }
+
+    /// Every key with its value.
+    public var dictionary: [String: String] {
+        Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+    }
 }
 
 extension StringProtocol {
-    func trimmed() -> SubSequence {
+    /// Without leading and trailing whitespace.
+    public func trimmed() -> SubSequence {
         var start = startIndex
         while start < endIndex, self[start].isWhitespace { start = index(after: start) }
         var end = endIndex

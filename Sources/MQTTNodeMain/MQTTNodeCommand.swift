@@ -1,0 +1,123 @@
+import NodeSupport
+import ArgumentParser
+import Foundation
+import Logging
+import MQTTGateway
+
+/// `mqtt-node [-c CONF_DIR]`: runs a standalone MQTT node in the foreground until SIGTERM or SIGINT.
+/// `bin/mqtt.sh` adds start/stop/status, the pid file and the log file around it.
+@main
+struct MQTTNodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mqtt-node",
+        abstract: "Run an MQTT node: the MQTT 3.1.1 / 5.0 gateway on the LMQ store.",
+        usage: "mqtt-node [-c CONF_DIR]",
+        discussion: """
+            Runs in the foreground and logs to standard error; stop it with SIGTERM or SIGINT (Ctrl-C). \
+            Settings come from CONF_DIR/connect.conf, service.conf and broker.conf. To run it in the \
+            background with a pid file and a log file, use bin/mqtt.sh start|stop|status|run.
+            """,
+        subcommands: [Serve.self, Probe.self, PrintConfig.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+/// `-c CONF_DIR`, shared by the subcommands.
+struct ConfigurationOptions: ParsableArguments {
+    @Option(name: [.customShort("c"), .customLong("conf")], help: "Configuration folder (default: $MQTT_CONF_DIR, else ./conf).")
+    var confDir: String?
+
+    var directory: String {
+        confDir ?? ProcessInfo.processInfo.environment["MQTT_CONF_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "conf"
+    }
+
+    func load() throws -> GatewayConfiguration {
+        do {
+            return try GatewayConfiguration.load(directory: directory)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+extension MQTTNodeCommand {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "serve",
+            abstract: "Run the node in the foreground (the default)."
+        )
+
+        @OptionGroup var options: ConfigurationOptions
+
+        @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+        var logLevel: String = "info"
+
+        func run() async throws {
+            guard let level = Logger.Level(rawValue: logLevel) else {
+                throw ValidationError("unknown log level: \(logLevel)")
+            }
+            let configuration = try options.load()
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let logger = Logger(label: "mqtt.node")
+            // Children of some supervisors start with SIGTERM blocked; a node that cannot hear SIGTERM
+            // cannot stop gracefully.
+            let signals = SignalWaiter(signals: [SIGTERM, SIGINT])
+            let gateway: Gateway
+            do {
+                gateway = try await Gateway.start(configuration: configuration, logger: logger)
+            } catch {
+                logger.critical("cannot start: \(error)")
+                throw ExitCode.failure
+            }
+            let signal = await signals.next()
+            logger.info("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
+            await gateway.shutdown()
+        }
+    }
+
+    struct Probe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Exit 0 if an MQTT node answers on the mqttPort of CONF_DIR, 1 if not (used by bin/mqtt.sh).",
+            shouldDisplay: false
+        )
+
+        @OptionGroup var options: ConfigurationOptions
+
+        @Option(name: .customLong("timeout-ms"), help: "How long to wait for the CONNACK.")
+        var timeoutMilliseconds: Int64 = 1_000
+
+        func run() async throws {
+            let configuration = try options.load()
+            let host = configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host
+            guard await GatewayProbe.answers(host: host, port: configuration.mqttPort, timeout: .milliseconds(timeoutMilliseconds)) else {
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    struct PrintConfig: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "config",
+            abstract: "Print one resolved setting: mqttPort or storePathRootDir (used by bin/mqtt.sh).",
+            shouldDisplay: false
+        )
+
+        @OptionGroup var options: ConfigurationOptions
+
+        @Argument(help: "mqttPort or storePathRootDir")
+        var key: String
+
+        func run() throws {
+            let configuration = try options.load()
+            switch key {
+            case "mqttPort": print(configuration.mqttPort)
+            case "storePathRootDir": print(configuration.store.storePathRootDir)
+            default: throw ValidationError("unknown setting: \(key) (mqttPort or storePathRootDir)")
+            }
+        }
+    }
+}
