@@ -32,8 +32,9 @@ public final class LMQStore: @unchecked Sendable {
     private var syncWaiters: [(position: Int64, continuation: CheckedContinuation<Void, Error>)] = []
     /// SYNC_FLUSH appends that have started but not yet registered in `syncWaiters`.
     private var appendsInProgress = 0
-    /// The longest the flusher waits for appends in progress to join a sync: short against a disk sync.
-    static let groupCommitGatherSeconds = 0.000_2
+    /// The longest the flusher waits for appends already in progress to join a sync (it waits only while
+    /// there are some); measured: 1 ms gives about 8% more than 0.2 ms at 256 appenders.
+    static let groupCommitGatherSeconds = 0.001
     private var flusherStopping = false
     private var flusherFinished = false
     private var flusherFailure: Error?
