@@ -46,12 +46,24 @@ final class SubscriptionRouter: Sendable {
     /// The queues a PUBLISH to `topic` goes to: its own, and the queue of every active wildcard filter
     /// that matches it, each once.
     func queues(for topic: TopicName) -> [String] {
-        var queues = [topic.lmqName]
-        var filters = Set<String>()
+        // Per PUBLISH: no set or sort unless several wildcard filters match (one per subscribing
+        // connection can repeat; the store drops repeated queue names anyway).
+        var filters: [String] = []
+        var seen: Set<String>?  // only once many distinct filters match, to keep the dedup linear
         state.withLockedValue { state in
-            state.wildcardFilters.forEachMatch(topic) { filter, _ in filters.insert(filter) }
+            state.wildcardFilters.forEachMatch(topic) { filter, _ in
+                if seen == nil {
+                    guard !filters.contains(filter) else { return }
+                    filters.append(filter)
+                    if filters.count == 16 { seen = Set(filters) }
+                } else if seen!.insert(filter).inserted {
+                    filters.append(filter)
+                }
+            }
         }
-        queues.append(contentsOf: filters.sorted().map { LMQNaming.lmqName(for: $0) })
+        var queues = [topic.lmqName]
+        queues.reserveCapacity(1 + filters.count)
+        for filter in filters { queues.append(LMQNaming.lmqName(for: filter)) }
         return queues
     }
 
