@@ -9,12 +9,13 @@ import NIOCore
 /// 4   u32  total size of the record
 /// 8   u32  CRC-32C of bytes [12, size)
 /// 12  u8   record version (1)
-/// 13  u8   flags: bits 0-1 QoS, bit 2 retain
+/// 13  u8   flags: bits 0-1 QoS, bit 2 retain, bit 3 origin client identifier present
 /// 14  u16  number of queues
 /// 16  i64  store timestamp, ms since the epoch
 /// 24  u64  message id
 /// 32  u16 + bytes  topic
 ///     u16 + bytes  first topic
+///     u16 + bytes  origin client identifier (only with flag bit 3)
 ///     MQTT 5.0 property list (variable byte integer length + properties)
 ///     u32 + bytes  payload
 ///     per queue: u16 + bytes name, i64 offset
@@ -24,6 +25,8 @@ enum CommitLogRecord {
     static let blankMagic: UInt32 = 0x4B4E_4C42
     static let version: UInt8 = 1
     static let fixedHeaderSize = 32
+    /// The flag saying an origin client identifier follows the first topic.
+    static let originFlag: UInt8 = 0b1000
     /// The smallest record: fixed header, two empty strings, an empty property list, an empty payload.
     static let minimumSize = fixedHeaderSize + 2 + 2 + 1 + 4
 
@@ -49,6 +52,10 @@ enum CommitLogRecord {
         }
         guard message.topic.utf8.count <= Int(UInt16.max) else { throw LMQStoreError.invalidQueueName(message.topic) }
         var size = fixedHeaderSize + 2 + message.topic.utf8.count + 2 + firstTopic.utf8.count + propertiesSize
+        if let origin = message.originClientIdentifier {
+            guard origin.utf8.count <= Int(UInt16.max) else { throw LMQStoreError.invalidQueueName(origin) }
+            size += 2 + origin.utf8.count
+        }
         size += 4 + message.payload.readableBytes
         for queue in queues { size += 2 + queue.utf8.count + 8 }
         guard size <= limits.maxMessageSizeBytes else {
@@ -62,12 +69,16 @@ enum CommitLogRecord {
         var writer = RawWriter(base: destination)
         writer.position = 12
         writer.write(version)
-        writer.write(UInt8(prepared.message.qos.rawValue | (prepared.message.retain ? 0b100 : 0)))
+        let originFlag: UInt8 = prepared.message.originClientIdentifier == nil ? 0 : originFlag
+        writer.write(UInt8(prepared.message.qos.rawValue | (prepared.message.retain ? 0b100 : 0) | originFlag))
         writer.write(UInt16(prepared.queues.count))
         writer.write(timestampMillis)
         writer.write(prepared.message.messageId)
         writer.writeString(prepared.message.topic)
         writer.writeString(prepared.firstTopic)
+        if let origin = prepared.message.originClientIdentifier {
+            writer.writeString(origin)
+        }
         if let properties = prepared.encodedProperties {
             writer.write(properties)
         } else {
@@ -133,6 +144,7 @@ enum CommitLogRecord {
         let messageId = try reader.read(UInt64.self)
         let topic = try reader.readString()
         let firstTopic = try reader.readString()
+        let origin = flags & originFlag != 0 ? try reader.readString() : nil
         var propertyBuffer = ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: bytes[reader.position...]))
         let before = propertyBuffer.readableBytes
         let properties = try MQTTProperties.decode(from: &propertyBuffer, context: .publish)
@@ -147,20 +159,28 @@ enum CommitLogRecord {
         }
         guard let qos = MQTTQoS(rawValue: flags & 0b11) else { throw RawReader.Failure.invalid("QoS bits") }
         return StoredMessage(
-            message: LMQMessage(topic: topic, payload: payload, qos: qos, retain: flags & 0b100 != 0, messageId: messageId, properties: properties),
+            message: LMQMessage(
+                topic: topic, payload: payload, qos: qos, retain: flags & 0b100 != 0, messageId: messageId, properties: properties,
+                originClientIdentifier: origin
+            ),
             firstTopic: firstTopic, storeTimestampMillis: timestamp, commitLogPosition: position, queueOffsets: queueOffsets
         )
     }
 
     /// Just the queue names and offsets of a record, for rebuilding the index.
     static func decodeQueueOffsets(_ bytes: UnsafeRawBufferPointer) throws -> [QueueOffset] {
-        var reader = RawReader(bytes: bytes, position: 14)
+        var reader = RawReader(bytes: bytes, position: 13)
+        let flags = try reader.read(UInt8.self)
         let queueCount = Int(try reader.read(UInt16.self))
         reader.position = fixedHeaderSize
         let topicLength = Int(try reader.read(UInt16.self))
         reader.position += topicLength
         let firstTopicLength = Int(try reader.read(UInt16.self))
         reader.position += firstTopicLength
+        if flags & originFlag != 0 {
+            let originLength = Int(try reader.read(UInt16.self))
+            reader.position += originLength
+        }
         // Skip the property list: a variable byte integer length, then that many bytes.
         var propertiesLength = 0
         var shift = 0

@@ -14,10 +14,13 @@ public struct LMQMessage: Sendable, Hashable {
     /// kept in MQTT 5.0 wire format so they reach subscribers unchanged.
     public var properties: MQTTProperties
     public var payload: ByteBuffer
+    /// The client identifier of the publishing connection, if the caller records it: subscriptions with
+    /// No Local do not get their own messages back ([MQTT-3.8.3-3]).
+    public var originClientIdentifier: String?
 
     public init(
         topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false, messageId: UInt64 = 0,
-        properties: MQTTProperties = []
+        properties: MQTTProperties = [], originClientIdentifier: String? = nil
     ) {
         self.topic = topic
         self.qos = qos
@@ -25,6 +28,7 @@ public struct LMQMessage: Sendable, Hashable {
         self.messageId = messageId
         self.properties = properties
         self.payload = payload
+        self.originClientIdentifier = originClientIdentifier
     }
 }
 

@@ -37,10 +37,13 @@ struct ServerConnectionDeliveryTests {
         #expect(machine.inflightDeliveryCount == 0)
     }
 
-    @Test("QoS 2: PUBREC → record the release, PUBREL [MQTT-4.3.3-4]; PUBCOMP acknowledges")
+    @Test("QoS 2: recorded before the PUBLISH; PUBREC → record the release, PUBREL [MQTT-4.3.3-4]; PUBCOMP acknowledges")
     func qos2() {
         var (machine, _) = H.connected(.init(), H.connect(.v5))
-        #expect(machine.deliveryRequested(Self.delivery(6, qos: .exactlyOnce)) == [.send(Self.expectedPublish(qos: .exactlyOnce, id: 1))])
+        #expect(machine.deliveryRequested(Self.delivery(6, qos: .exactlyOnce)) == [
+            .recordDeliverySent(6, packetIdentifier: 1),
+            .send(Self.expectedPublish(qos: .exactlyOnce, id: 1)),
+        ])
         #expect(machine.packetReceived(.pubRec(PubAckPacket(packetIdentifier: 1)), nowMillis: H.t0) == [
             .recordDeliveryReleased(6, packetIdentifier: 1),
             .send(.pubRel(PubAckPacket(packetIdentifier: 1))),
@@ -182,6 +185,24 @@ struct ServerConnectionDeliveryTests {
         ])
         #expect(machine.packetReceived(.pubComp(PubAckPacket(packetIdentifier: 9)), nowMillis: H.t0) == [.acknowledgeDelivery(11)])
         #expect(machine.inflightDeliveryCount == 1)
+    }
+
+    @Test("the session detachment lists the unfinished deliveries in the order they were sent, released ones marked")
+    func detachmentListsUnfinishedDeliveries() {
+        var (machine, _) = H.connected(.init(), H.connect(.v5, cleanStart: false, properties: [.sessionExpiryInterval(60)]))
+        _ = machine.deliveryRequested(Self.delivery(1, qos: .exactlyOnce))
+        _ = machine.deliveryRequested(Self.delivery(2, qos: .atLeastOnce))
+        _ = machine.deliveryRequested(Self.delivery(3, qos: .atLeastOnce))
+        _ = machine.packetReceived(.pubRec(PubAckPacket(packetIdentifier: 1)), nowMillis: H.t0)
+        _ = machine.packetReceived(.pubAck(PubAckPacket(packetIdentifier: 2)), nowMillis: H.t0)
+        let actions = machine.connectionClosed()
+        guard case .detachSession(let detachment)? = actions.first else {
+            Issue.record("no detachSession in \(actions)")
+            return
+        }
+        #expect(detachment.unfinishedDeliveries.map(\.tag) == [1, 3])
+        #expect(detachment.unfinishedDeliveries.map(\.packetIdentifier) == [1, 3])
+        #expect(detachment.unfinishedDeliveries.map(\.released) == [true, false])
     }
 
     @Test("new packet identifiers skip those of resumed deliveries [MQTT-2.2.1-4]")

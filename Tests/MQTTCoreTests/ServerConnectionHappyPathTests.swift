@@ -39,7 +39,7 @@ struct ServerConnectionHappyPathTests {
                         Issue.record("\(packet) cannot be written as \(version): \(error)", sourceLocation: sourceLocation)
                     }
                 case .close, .scheduleTimer, .authenticate, .attachSession, .storePublish, .releaseInboundPacketIdentifier,
-                     .subscribe, .unsubscribe, .acknowledgeDelivery, .recordDeliveryReleased, .retryDeliveryLater,
+                     .subscribe, .unsubscribe, .acknowledgeDelivery, .recordDeliverySent, .recordDeliveryReleased, .retryDeliveryLater,
                      .dropDelivery, .detachSession:
                     break
                 }

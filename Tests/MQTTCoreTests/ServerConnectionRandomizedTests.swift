@@ -572,6 +572,13 @@ struct ServerConnectionRandomizedTests {
                     if tag != offeredTag { fail("\(label): retry for \(tag), which was not offered now") }
                     unfinishedTags.remove(tag)
                     offerAnswered = true
+                case .recordDeliverySent(let tag, let identifier):
+                    // Recorded right before the QoS 2 PUBLISH it is for, never for anything else.
+                    let next = index + 1 < actions.count ? actions[index + 1] : nil
+                    guard case .send(.publish(let publish))? = next, publish.packetIdentifier == identifier, publish.qos == .exactlyOnce, !publish.dup else {
+                        fail("\(label): delivery \(tag) recorded as sent under \(identifier), but the next action is \(String(describing: next))")
+                        break
+                    }
                 case .recordDeliveryReleased(let tag, let identifier):
                     if outstanding[identifier]?.tag != tag || outstanding[identifier]?.qos != .exactlyOnce {
                         fail("\(label): released \(tag) under \(identifier), which is not its QoS 2 delivery")

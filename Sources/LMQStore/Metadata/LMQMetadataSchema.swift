@@ -6,7 +6,7 @@ import SQLite
 /// docs/store-metadata.md shows the same statements; keep the two in step.
 enum LMQMetadataSchema {
     /// The schema this code reads and writes. Raise it with every change, and add a migration step.
-    static let currentVersion: Int32 = 1
+    static let currentVersion: Int32 = 2
     /// `PRAGMA application_id` of a metadata file: "LMQM" in ASCII.
     static let applicationID: Int32 = 0x4C4D_514D
 
@@ -83,6 +83,22 @@ enum LMQMetadataSchema {
         """,
     ]
 
+    /// Version 2: the outbound QoS 1/2 deliveries of persistent sessions (docs/store-metadata.md).
+    static let version2: [String] = [
+        """
+        CREATE TABLE session_deliveries (
+            client_identifier TEXT NOT NULL REFERENCES sessions (client_identifier) ON DELETE CASCADE,
+            topic_filter TEXT NOT NULL,
+            queue_offset INTEGER NOT NULL,
+            packet_identifier INTEGER NOT NULL CHECK (packet_identifier BETWEEN 1 AND 65535),
+            qos INTEGER NOT NULL CHECK (qos BETWEEN 1 AND 2),
+            state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 2),
+            sequence INTEGER NOT NULL,
+            PRIMARY KEY (client_identifier, topic_filter, queue_offset)
+        ) STRICT, WITHOUT ROWID
+        """,
+    ]
+
     /// Checks the file's identity and version and creates or migrates the schema, in one transaction.
     ///
     /// - Throws: ``LMQMetadataStoreError/unsupportedSchemaVersion(path:found:supported:)`` for a file from a
@@ -108,6 +124,11 @@ enum LMQMetadataSchema {
             // One step per version; each runs inside this transaction, so a crash mid-way leaves the old version.
             if version < 1 {
                 for statement in version1 {
+                    try connection.execute(statement)
+                }
+            }
+            if version < 2 {
+                for statement in version2 {
                     try connection.execute(statement)
                 }
             }

@@ -409,14 +409,14 @@ extension LMQMetadataStore {
 
     // MARK: Writes and checks
 
-    private static func requireSession(_ connection: SQLiteConnection, clientIdentifier: String) throws {
+    static func requireSession(_ connection: SQLiteConnection, clientIdentifier: String) throws {
         let exists = try connection.prepare("SELECT 1 FROM sessions WHERE client_identifier = ?")
         try exists.bind(1, clientIdentifier)
         guard try exists.step() else { throw LMQMetadataStoreError.sessionNotFound(clientIdentifier: clientIdentifier) }
         exists.reset()
     }
 
-    private static func upsertSubscription(
+    static func upsertSubscription(
         _ connection: SQLiteConnection,
         clientIdentifier: String,
         _ stored: StoredSubscription
@@ -444,7 +444,7 @@ extension LMQMetadataStore {
     }
 
     /// Replaces the will row; `will` carries the will with its encoded properties, or `nil` to delete it.
-    private static func writeWill(
+    static func writeWill(
         _ connection: SQLiteConnection,
         clientIdentifier: String,
         will: (StoredWill, ByteBuffer)?
@@ -472,7 +472,7 @@ extension LMQMetadataStore {
         try upsert.step()
     }
 
-    private static func validate(_ subscriptions: [StoredSubscription]) throws {
+    static func validate(_ subscriptions: [StoredSubscription]) throws {
         for subscription in subscriptions {
             do {
                 try TopicFilter.validate(subscription.topicFilter)
@@ -497,7 +497,7 @@ extension LMQMetadataStore {
         }
     }
 
-    private static func validate(_ will: StoredWill) throws {
+    static func validate(_ will: StoredWill) throws {
         do {
             try TopicName.validate(will.topic)
         } catch {

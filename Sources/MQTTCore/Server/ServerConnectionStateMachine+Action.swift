@@ -37,6 +37,10 @@ extension ServerConnectionStateMachine {
         /// The delivery is finished (QoS 0 written, PUBACK, PUBCOMP, or a refusing PUBREC): advance its
         /// queue's offset over it.
         case acknowledgeDelivery(DeliveryTag)
+        /// A QoS 2 delivery is about to be sent for the first time with this packet identifier: record it in the
+        /// session before writing the PUBLISH that follows, so that after a crash it is resent with the same
+        /// identifier and the client recognises it ([MQTT-4.3.3-3], [MQTT-4.4.0-1]) instead of delivering it twice.
+        case recordDeliverySent(DeliveryTag, packetIdentifier: UInt16)
         /// The client received the QoS 2 delivery (PUBREC): record that it awaits PUBCOMP, so a resumed
         /// session resends PUBREL and not the PUBLISH ([MQTT-4.3.3-6]), before writing the PUBREL that follows.
         case recordDeliveryReleased(DeliveryTag, packetIdentifier: UInt16)
@@ -160,16 +164,20 @@ extension ServerConnectionStateMachine {
         public var sessionTakenOver: Bool
         /// Why the connection ended.
         public var reason: CloseReason
+        /// QoS 1/2 deliveries sent and not finished, in the order they were first sent: the session keeps
+        /// them and a resumed session resends them ([MQTT-4.4.0-1]).
+        public var unfinishedDeliveries: [InflightDelivery]
 
         public init(
             clientIdentifier: String, sessionExpiryIntervalSeconds: UInt32, willToPublish: ConnectPacket.Will?,
-            sessionTakenOver: Bool, reason: CloseReason
+            sessionTakenOver: Bool, reason: CloseReason, unfinishedDeliveries: [InflightDelivery] = []
         ) {
             self.clientIdentifier = clientIdentifier
             self.sessionExpiryIntervalSeconds = sessionExpiryIntervalSeconds
             self.willToPublish = willToPublish
             self.sessionTakenOver = sessionTakenOver
             self.reason = reason
+            self.unfinishedDeliveries = unfinishedDeliveries
         }
     }
 

@@ -63,6 +63,8 @@ extension ServerConnectionStateMachine {
         var released: Bool
         /// A resumed delivery not resent on this connection yet.
         var awaitingResend: Bool
+        /// Increases with every delivery taken into the window: orders `SessionDetachment.unfinishedDeliveries`.
+        var sequence: UInt64
     }
 
     /// Payloads above this are checked against the protocol's packet size ceiling even without a client limit.
@@ -92,11 +94,16 @@ extension ServerConnectionStateMachine {
             let nextIdentifier = connected.nextPacketIdentifier
             let identifier = connected.allocatePacketIdentifier()
             publish.packetIdentifier = identifier
+            let record = Action.recordDeliverySent(delivery.tag, packetIdentifier: identifier)
+            if publish.qos == .exactlyOnce { actions.append(record) }
             if sendPublish(publish, tag: delivery.tag, &connected, &actions) {
-                connected.inflight[identifier] = InflightEntry(tag: delivery.tag, publish: publish, released: false, awaitingResend: false)
+                connected.inflight[identifier] = InflightEntry(
+                    tag: delivery.tag, publish: publish, released: false, awaitingResend: false, sequence: connected.takeInflightSequence()
+                )
             } else {
-                // Never on the wire: the identifier is not used up.
+                // Never on the wire: the identifier is not used up, and nothing needs recording.
                 connected.nextPacketIdentifier = nextIdentifier
+                if publish.qos == .exactlyOnce, let index = actions.firstIndex(of: record) { actions.remove(at: index) }
             }
         }
         phase = .connected(connected)
@@ -230,6 +237,22 @@ extension ServerConnectionStateMachine {
 }
 
 extension ServerConnectionStateMachine.Connected {
+    /// The next value of `InflightEntry.sequence`.
+    mutating func takeInflightSequence() -> UInt64 {
+        defer { nextInflightSequence += 1 }
+        return nextInflightSequence
+    }
+
+    /// Deliveries in flight, in the order they were first sent: what a resumed session resends
+    /// ([MQTT-4.4.0-1]).
+    var unfinishedDeliveries: [ServerConnectionStateMachine.InflightDelivery] {
+        inflight.sorted { $0.value.sequence < $1.value.sequence }.map { identifier, entry in
+            ServerConnectionStateMachine.InflightDelivery(
+                tag: entry.tag, packetIdentifier: identifier, publish: entry.publish, released: entry.released
+            )
+        }
+    }
+
     /// A non-zero packet identifier no unfinished delivery uses ([MQTT-2.2.1-4]).
     mutating func allocatePacketIdentifier() -> UInt16 {
         precondition(inflight.count < Int(UInt16.max), "every packet identifier is in flight")
@@ -250,7 +273,7 @@ extension ServerConnectionStateMachine.Connected {
             var publish = ServerConnectionStateMachine.normalizedDelivery(delivery.publish, parameters.protocolVersion)
             publish.packetIdentifier = identifier
             inflight[identifier] = ServerConnectionStateMachine.InflightEntry(
-                tag: delivery.tag, publish: publish, released: delivery.released, awaitingResend: true
+                tag: delivery.tag, publish: publish, released: delivery.released, awaitingResend: true, sequence: takeInflightSequence()
             )
             pendingResends.append(identifier)
         }

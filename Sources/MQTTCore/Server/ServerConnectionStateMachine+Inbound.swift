@@ -27,6 +27,7 @@ extension ServerConnectionStateMachine {
         /// Resumed deliveries not resent yet, in their original order (§4.6).
         var pendingResends = CircularBuffer<UInt16>()
         var nextPacketIdentifier: UInt16 = 1
+        var nextInflightSequence: UInt64 = 0
         /// Topic name → outbound Topic Alias.
         var outboundTopicAliases: [String: UInt16] = [:]
         /// min(the client's Receive Maximum, the configured maximum): the send quota ([MQTT-4.9.0-1]).

@@ -131,7 +131,9 @@ public struct ServerConnectionStateMachine: Sendable {
             phase = .closed
             // [MQTT-3.1.2-8]: a close without DISCONNECT publishes the will.
             let reason = CloseReason(kind: .connectionLost, reasonCode: .unspecifiedError, detail: "network connection closed without DISCONNECT")
-            return [.detachSession(detachment(connected.parameters, reason: reason, publishWill: true))]
+            return [.detachSession(detachment(
+                connected.parameters, reason: reason, publishWill: true, unfinishedDeliveries: connected.unfinishedDeliveries
+            ))]
         case .modifying:
             preconditionFailure("connectionClosed while being modified")
         }
@@ -367,20 +369,24 @@ public struct ServerConnectionStateMachine: Sendable {
         }
         actions.append(.detachSession(detachment(
             parametersAtClose, reason: termination.reason, publishWill: termination.publishWill,
-            sessionTakenOver: termination.sessionTakenOver
+            sessionTakenOver: termination.sessionTakenOver, unfinishedDeliveries: connected.unfinishedDeliveries
         )))
         actions.append(.close(termination.reason))
         phase = .closing
         return actions
     }
 
-    func detachment(_ parameters: ConnectionParameters, reason: CloseReason, publishWill: Bool, sessionTakenOver: Bool = false) -> SessionDetachment {
+    func detachment(
+        _ parameters: ConnectionParameters, reason: CloseReason, publishWill: Bool, sessionTakenOver: Bool = false,
+        unfinishedDeliveries: [InflightDelivery] = []
+    ) -> SessionDetachment {
         SessionDetachment(
             clientIdentifier: parameters.clientIdentifier,
             sessionExpiryIntervalSeconds: parameters.sessionExpiryIntervalSeconds,
             willToPublish: publishWill ? parameters.will : nil,
             sessionTakenOver: sessionTakenOver,
-            reason: reason
+            reason: reason,
+            unfinishedDeliveries: unfinishedDeliveries
         )
     }
 
