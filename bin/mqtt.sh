@@ -107,6 +107,8 @@ setting() {
 data_dir=$(setting storePathRootDir)
 log_dir=$data_dir/logs
 port=$(setting mqttPort)
+# Standalone only (empty in cluster mode); an older binary without the setting prints nothing.
+namesrv_addr=$("$bin" config -c "$conf_dir" namesrvAddress 2>/dev/null || true)
 pid_file=$data_dir/mqtt-node.pid
 log_file=$log_dir/mqtt-node.log
 
@@ -164,6 +166,8 @@ start() {
         if answers; then
             printf '%s: started (pid %s); MQTT on port %s (mqtt://127.0.0.1:%s), store %s, log %s\n' \
                 "$program" "$pid" "$port" "$port" "$data_dir" "$log_file"
+            [ -z "$namesrv_addr" ] || printf '%s: standalone; name server on %s (bin/mqadmin -n %s)\n' \
+                "$program" "$namesrv_addr" "$namesrv_addr"
             return 0
         fi
         [ $(($(date +%s) - started)) -lt "$timeout" ] || fail "pid $pid does not answer on port $port after ${timeout}s; see $log_file"

@@ -14,10 +14,11 @@ struct ConnectionHandle: Sendable {
         self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
     }
 
-    /// Another connection attached this one's session ([MQTT-3.1.4-3]).
-    func sessionTakenOver() {
+    /// Another connection attached this one's session ([MQTT-3.1.4-3]). `settled` completes once this
+    /// connection has written what it holds of the session, so the new owner reads it whole.
+    func sessionTakenOver(settled: EventLoopPromise<Void>) {
         let handler = self.handler
-        eventLoop.execute { handler.value.sessionTakenOver() }
+        eventLoop.execute { handler.value.sessionTakenOver(settled: settled) }
     }
 
     /// The store appended to `queue`, which this connection reads.

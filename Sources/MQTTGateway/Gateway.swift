@@ -31,11 +31,12 @@ public final class Gateway: Sendable {
     public var port: Int { serverChannel.localAddress?.port ?? configuration.mqttPort }
 
     /// Opens the store, builds the authenticator and starts listening. Returns once the port accepts
-    /// connections.
+    /// connections. `metadataPublisher` is told of the first topics and wildcard filters clients use.
     public static func start(
         configuration: GatewayConfiguration,
         logger: Logger = Logger(label: "mqtt.gateway"),
-        threads: Int = System.coreCount
+        threads: Int = System.coreCount,
+        metadataPublisher: ClusterMetadataPublisher? = nil
     ) async throws -> Gateway {
         let authManager = try await configuration.auth.makeAuthManager()
         let store = try LMQStore(configuration: configuration.store, logger: logger)
@@ -46,7 +47,18 @@ public final class Gateway: Sendable {
             try? store.close()
             throw error
         }
-        let services = GatewayServices(configuration: configuration, store: store, metadata: metadata, authManager: authManager, logger: logger)
+        let services = GatewayServices(
+            configuration: configuration, store: store, metadata: metadata, authManager: authManager, logger: logger,
+            metadataPublisher: metadataPublisher
+        )
+        do {
+            try await SessionMaintenance.recoverSessions(services: services)
+        } catch {
+            try? store.close()
+            try? await metadata.close()
+            throw error
+        }
+        services.maintenance.start(services: services)
         let listenerID = store.addArrivalListener { [router = services.router] queueOffsets in
             router.notify(queueOffsets)
         }
@@ -76,6 +88,8 @@ public final class Gateway: Sendable {
         do {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.mqttPort).get()
         } catch {
+            services.maintenance.stop()
+            services.wills.cancelAll()
             store.removeArrivalListener(listenerID)
             try? store.close()
             try? await metadata.close()
@@ -100,9 +114,15 @@ public final class Gateway: Sendable {
             connection.serverShuttingDown()
         }
         let deadline = ContinuousClock.now.advanced(by: drainTimeout)
-        while !services.openConnections.isEmpty && ContinuousClock.now < deadline {
+        // The connections close, then write their sessions and publish their wills.
+        while !services.openConnections.isEmpty || services.sessions.settlingCount > 0 || services.maintenance.pendingWorkCount > 0,
+            ContinuousClock.now < deadline
+        {
             try? await Task.sleep(for: .milliseconds(20))
         }
+        services.maintenance.stop()
+        // Delayed wills stay in their session records; the next start schedules them again.
+        services.wills.cancelAll()
         services.store.removeArrivalListener(arrivalListenerID)
         do {
             try services.store.close()

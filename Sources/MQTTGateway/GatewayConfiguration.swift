@@ -52,6 +52,7 @@ public struct GatewayConfiguration: Sendable {
         let broker = try readProperties(directory, "broker.conf")
 
         let mqttPort = try integer(connect, "mqttPort", file: "connect.conf", default: 1883, range: 0...65_535)
+        let listenAddress = connect["mqttListenAddress"].flatMap { $0.isEmpty ? nil : $0 } ?? "0.0.0.0"
         let maxPacketSize = try integer(
             connect, "maxPacketSizeInByte", file: "connect.conf", default: 1_048_576,
             range: 2...MQTTPacketDecoder.Limits.protocolMaximumPacketSizeBytes
@@ -88,7 +89,7 @@ public struct GatewayConfiguration: Sendable {
             throw LoadError(message: "service.conf: \(error)")
         }
         return GatewayConfiguration(
-            host: "0.0.0.0",
+            host: listenAddress,
             mqttPort: mqttPort,
             connection: .init(maximumPacketSizeBytes: maxPacketSize),
             store: store,

@@ -7,22 +7,37 @@ import NIOConcurrencyHelpers
 final class GatewayServices: Sendable {
     let configuration: GatewayConfiguration
     let store: LMQStore
-    /// Retained messages (and, later, sessions and offsets) in SQLite.
+    /// Retained messages, persistent sessions and their consume offsets, in SQLite.
     let metadata: LMQMetadataStore
     let authManager: any AuthManager
     let sessions = SessionRegistry()
     let router = SubscriptionRouter()
+    let wills = WillScheduler()
+    let maintenance = SessionMaintenance()
+    let sharedGroups = SharedSubscriptionGroups()
     let logger: Logger
+    /// Told of first topics and wildcard filters in use, to keep the name server current; `nil` when
+    /// the node reports to no name server.
+    let metadataPublisher: ClusterMetadataPublisher?
     private let liveConnections = NIOLockedValueBox<[UInt64: ConnectionHandle]>([:])
     private let lastConnectionID = NIOLockedValueBox<UInt64>(0)
 
-    init(configuration: GatewayConfiguration, store: LMQStore, metadata: LMQMetadataStore, authManager: any AuthManager, logger: Logger) {
+    init(
+        configuration: GatewayConfiguration, store: LMQStore, metadata: LMQMetadataStore, authManager: any AuthManager, logger: Logger,
+        metadataPublisher: ClusterMetadataPublisher? = nil
+    ) {
         self.configuration = configuration
         self.store = store
         self.metadata = metadata
         self.authManager = authManager
         self.logger = logger
+        self.metadataPublisher = metadataPublisher
     }
+
+    /// Names this run of the node in assigned client identifiers (`auto-<instance>-<connection>`), so that
+    /// an identifier assigned before a restart is never assigned again and cannot resume someone else's
+    /// stored session ([MQTT-3.2.2-16]: unique on the server).
+    let instanceIdentifier = String(UInt64.random(in: 0...UInt64.max), radix: 36)
 
     /// A new connection identifier: unique in this process, and part of assigned client identifiers.
     func makeConnectionID() -> UInt64 {

@@ -7,35 +7,37 @@ import NIOConcurrencyHelpers
 /// it grows). Shared by every event loop, hence the lock.
 final class SubscriptionRouter: Sendable {
     private struct State {
-        /// Active wildcard filters; the value is the subscribing connection.
-        var wildcardFilters = TopicFilterTrie<UInt64>()
+        /// Wildcard filters that messages are dispatched to; the value is the client identifier of a session
+        /// holding the subscription, connected or not (an offline persistent session must find what was
+        /// published while it was away in the filter's queue).
+        var wildcardFilters = TopicFilterTrie<String>()
         /// Queue name → connections reading it.
         var readers: [String: [UInt64: ConnectionHandle]] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
 
-    /// Registers `handle` as a reader of `filter`'s queue (and the filter as a dispatch target when it
-    /// has wildcards). Returns the queue name.
-    @discardableResult
-    func add(_ filter: TopicFilter, _ handle: ConnectionHandle) -> String {
-        let queue = filter.lmqName
-        state.withLockedValue { state in
-            if filter.hasWildcards {
-                state.wildcardFilters.insert(filter, value: handle.connectionID)
-            }
-            state.readers[queue, default: [:]][handle.connectionID] = handle
-        }
-        return queue
+    /// Makes `filter` a dispatch target for as long as the session of `clientIdentifier` holds it (only
+    /// wildcard filters need it: a topic's own queue always gets its messages).
+    func addDispatch(_ filter: TopicFilter, clientIdentifier: String) {
+        guard filter.hasWildcards else { return }
+        state.withLockedValue { _ = $0.wildcardFilters.insert(filter, value: clientIdentifier) }
     }
 
-    /// Undoes `add`.
-    func remove(_ filter: TopicFilter, connectionID: UInt64) {
-        let queue = filter.lmqName
+    /// Undoes `addDispatch`.
+    func removeDispatch(_ filter: TopicFilter, clientIdentifier: String) {
+        guard filter.hasWildcards else { return }
+        state.withLockedValue { _ = $0.wildcardFilters.remove(filter, value: clientIdentifier) }
+    }
+
+    /// Registers `handle` as a reader of `queue`, woken when it grows.
+    func addReader(_ queue: String, _ handle: ConnectionHandle) {
+        state.withLockedValue { $0.readers[queue, default: [:]][handle.connectionID] = handle }
+    }
+
+    /// Undoes `addReader`.
+    func removeReader(_ queue: String, connectionID: UInt64) {
         state.withLockedValue { state in
-            if filter.hasWildcards {
-                state.wildcardFilters.remove(filter, value: connectionID)
-            }
             state.readers[queue]?[connectionID] = nil
             if state.readers[queue]?.isEmpty == true {
                 state.readers[queue] = nil

@@ -14,8 +14,10 @@ struct MQTTNodeCommand: AsyncParsableCommand {
         usage: "mqtt-node [-c CONF_DIR]",
         discussion: """
             Runs in the foreground and logs to standard error; stop it with SIGTERM or SIGINT (Ctrl-C). \
-            Settings come from CONF_DIR/connect.conf, service.conf and broker.conf. To run it in the \
-            background with a pid file and a log file, use bin/mqtt.sh start|stop|status|run.
+            Settings come from CONF_DIR/connect.conf, service.conf and broker.conf. With NAMESRV_ADDR \
+            empty in service.conf the node is standalone and also runs the name server, on \
+            namesrvListenPort (9876), so mqadmin works against it. To run it in the background with a \
+            pid file and a log file, use bin/mqtt.sh start|stop|status|run.
             """,
         subcommands: [Serve.self, Probe.self, PrintConfig.self],
         defaultSubcommand: Serve.self
@@ -34,6 +36,14 @@ struct ConfigurationOptions: ParsableArguments {
     func load() throws -> GatewayConfiguration {
         do {
             return try GatewayConfiguration.load(directory: directory)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func loadCluster() throws -> ClusterConfiguration {
+        do {
+            return try ClusterConfiguration.load(directory: directory)
         } catch {
             throw ValidationError(error.description)
         }
@@ -57,6 +67,7 @@ extension MQTTNodeCommand {
                 throw ValidationError("unknown log level: \(logLevel)")
             }
             let configuration = try options.load()
+            let cluster = try options.loadCluster()
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = level
@@ -66,16 +77,16 @@ extension MQTTNodeCommand {
             // Children of some supervisors start with SIGTERM blocked; a node that cannot hear SIGTERM
             // cannot stop gracefully.
             let signals = SignalWaiter(signals: [SIGTERM, SIGINT])
-            let gateway: Gateway
+            let node: MQTTNode
             do {
-                gateway = try await Gateway.start(configuration: configuration, logger: logger)
+                node = try await MQTTNode.start(configuration: configuration, cluster: cluster, logger: logger)
             } catch {
                 logger.critical("cannot start: \(error)")
                 throw ExitCode.failure
             }
             let signal = await signals.next()
             logger.info("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
-            await gateway.shutdown()
+            await node.shutdown()
         }
     }
 
@@ -102,13 +113,13 @@ extension MQTTNodeCommand {
     struct PrintConfig: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "config",
-            abstract: "Print one resolved setting: mqttPort or storePathRootDir (used by bin/mqtt.sh).",
+            abstract: "Print one resolved setting: mqttPort, storePathRootDir or namesrvAddress (used by bin/mqtt.sh).",
             shouldDisplay: false
         )
 
         @OptionGroup var options: ConfigurationOptions
 
-        @Argument(help: "mqttPort or storePathRootDir")
+        @Argument(help: "mqttPort, storePathRootDir or namesrvAddress (the in-process name server's local address; empty in cluster mode)")
         var key: String
 
         func run() throws {
@@ -116,7 +127,10 @@ extension MQTTNodeCommand {
             switch key {
             case "mqttPort": print(configuration.mqttPort)
             case "storePathRootDir": print(configuration.store.storePathRootDir)
-            default: throw ValidationError("unknown setting: \(key) (mqttPort or storePathRootDir)")
+            case "namesrvAddress":
+                let cluster = try options.loadCluster()
+                print(cluster.isStandalone ? cluster.localNameServerAddress(port: cluster.nameServerListenPort) : "")
+            default: throw ValidationError("unknown setting: \(key) (mqttPort, storePathRootDir or namesrvAddress)")
             }
         }
     }

@@ -19,13 +19,17 @@ struct TestNode {
 
     var port: Int { gateway.port }
 
-    static func start(auth: AuthConfiguration? = nil) async throws -> TestNode {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-test-\(UUID().uuidString)")
+    /// - Parameter directory: the store folder of an earlier node, to start it again on the same store.
+    static func start(auth: AuthConfiguration? = nil, directory existing: URL? = nil, flushDiskType: FlushDiskType = .asyncFlush) async throws -> TestNode {
+        let directory = existing ?? FileManager.default.temporaryDirectory.appendingPathComponent("gateway-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let configuration = GatewayConfiguration(
             host: "127.0.0.1",
             mqttPort: 0,
-            store: LMQStore.Configuration(storePathRootDir: directory.path, mappedFileSizeCommitLog: 16 * 1024 * 1024, indexFileSizeBytes: 1024 * 1024),
+            store: LMQStore.Configuration(
+                storePathRootDir: directory.path, flushDiskType: flushDiskType, mappedFileSizeCommitLog: 16 * 1024 * 1024,
+                indexFileSizeBytes: 1024 * 1024
+            ),
             auth: try auth ?? AuthConfiguration(allowAnonymous: true)
         )
         var logger = Logger(label: "mqtt.gateway.test")
@@ -39,11 +43,24 @@ struct TestNode {
         try? FileManager.default.removeItem(at: storeDirectory)
     }
 
+    /// Stops the gateway and starts a new one on the same store (a graceful restart).
+    func restart() async throws -> TestNode {
+        await gateway.shutdown()
+        return try await TestNode.start(directory: storeDirectory, flushDiskType: gateway.configuration.store.flushDiskType)
+    }
+
     /// A connected client of this node.
     func client(_ clientIdentifier: String, _ version: MQTTProtocolVersion) async throws -> MQTTClient {
         let client = MQTTClient(configuration: .init(host: "127.0.0.1", port: port, clientIdentifier: clientIdentifier, protocolVersion: version))
         _ = try await client.connect()
         return client
+    }
+
+    /// A client of this node, not connected yet, configured by `configure`.
+    func makeClient(_ clientIdentifier: String, _ version: MQTTProtocolVersion, _ configure: (inout MQTTClient.Configuration) -> Void = { _ in }) -> MQTTClient {
+        var configuration = MQTTClient.Configuration(host: "127.0.0.1", port: port, clientIdentifier: clientIdentifier, protocolVersion: version)
+        configure(&configuration)
+        return MQTTClient(configuration: configuration)
     }
 }
 

@@ -1,0 +1,110 @@
+import Logging
+import NIOCore
+import NameServer
+
+/// A node as `mqtt-node` runs it: the gateway on its LMQ store and, in standalone mode (no
+/// `NAMESRV_ADDR`), the name server in the same process — listening on `namesrvListenPort`, so `mqadmin`
+/// works against the node unchanged — with its data under `<storePathRootDir>/namesrv`. A
+/// ``ClusterMetadataPublisher`` keeps the name server's registry, topics and wildcard filters current.
+public final class MQTTNode: Sendable {
+    public let gateway: Gateway
+    /// The in-process name server of a standalone node; `nil` in cluster mode.
+    public let nameServer: NameServer?
+    /// `nil` when the node has no name server to report to (cluster mode, until it has a network client).
+    public let metadataPublisher: ClusterMetadataPublisher?
+    public let cluster: ClusterConfiguration
+
+    private init(gateway: Gateway, nameServer: NameServer?, metadataPublisher: ClusterMetadataPublisher?, cluster: ClusterConfiguration) {
+        self.gateway = gateway
+        self.nameServer = nameServer
+        self.metadataPublisher = metadataPublisher
+        self.cluster = cluster
+    }
+
+    /// The folder of the in-process name server's database: `<storePathRootDir>/namesrv`.
+    public static func nameServerDataDirectory(storePathRootDir: String) -> String {
+        storePathRootDir.hasSuffix("/") ? storePathRootDir + "namesrv" : storePathRootDir + "/namesrv"
+    }
+
+    /// Starts the name server (standalone mode), then the gateway, then registers the gateway. Returns
+    /// once the MQTT port (and the name server's port) accept connections.
+    public static func start(
+        configuration: GatewayConfiguration,
+        cluster: ClusterConfiguration,
+        publisherConfiguration: ClusterMetadataPublisher.Configuration? = nil,
+        logger: Logger = Logger(label: "mqtt.node"),
+        threads: Int = System.coreCount
+    ) async throws -> MQTTNode {
+        var publisherConfiguration = publisherConfiguration ?? ClusterMetadataPublisher.Configuration()
+        publisherConfiguration.autoCreateFirstTopic = cluster.autoCreateFirstTopic
+        let nameServer: NameServer?
+        let publisher: ClusterMetadataPublisher?
+        if cluster.isStandalone {
+            let nameServerConfiguration = NameServerConfiguration(
+                listenAddress: cluster.nameServerListenAddress,
+                listenPort: cluster.nameServerListenPort,
+                dataDir: nameServerDataDirectory(storePathRootDir: configuration.store.storePathRootDir),
+                logLevel: logger.logLevel
+            )
+            var nameServerLogger = logger
+            nameServerLogger[metadataKey: "role"] = "namesrv"
+            let server = NameServer(configuration: nameServerConfiguration, logger: nameServerLogger)
+            try await server.start()
+            nameServer = server
+            publisher = ClusterMetadataPublisher(nameServers: [server.client], configuration: publisherConfiguration, logger: logger)
+        } else {
+            // Reaching remote name servers needs the network client here; until then the node runs
+            // without reporting to them.
+            logger.warning("NAMESRV_ADDR is set but this node does not report to remote name servers yet", metadata: [
+                "NAMESRV_ADDR": "\(cluster.nameServerAddresses.joined(separator: ";"))",
+            ])
+            nameServer = nil
+            publisher = nil
+        }
+        let gateway: Gateway
+        do {
+            gateway = try await Gateway.start(configuration: configuration, logger: logger, threads: threads, metadataPublisher: publisher)
+        } catch {
+            await nameServer?.shutdown()
+            throw error
+        }
+        let node = MQTTNode(gateway: gateway, nameServer: nameServer, metadataPublisher: publisher, cluster: cluster)
+        if let publisher {
+            publisher.start(node: .gateway(address: advertisedAddress(host: configuration.host, port: gateway.port)))
+        }
+        if let port = nameServer?.port {
+            logger.info("standalone node: name server in process", metadata: [
+                "nameServer": "\(cluster.localNameServerAddress(port: port))",
+                "dataDir": "\(nameServerDataDirectory(storePathRootDir: configuration.store.storePathRootDir))",
+            ])
+        }
+        return node
+    }
+
+    /// The bound port of the in-process name server (the chosen one when `namesrvListenPort` is 0).
+    public var nameServerPort: Int? { nameServer?.port }
+
+    /// Stops the gateway (clients are disconnected), unregisters it, then stops the name server.
+    public func shutdown() async {
+        await gateway.shutdown()
+        await metadataPublisher?.stop()
+        await nameServer?.shutdown()
+    }
+
+    /// The `host:port` other nodes and tools reach the MQTT listener on: the listen address, or for a
+    /// wildcard one the first IPv4 address of a network interface that is not loopback (loopback if
+    /// there is none).
+    static func advertisedAddress(host: String, port: Int) -> String {
+        switch host {
+        case "0.0.0.0", "::", "":
+            let devices = (try? System.enumerateDevices()) ?? []
+            for device in devices {
+                guard case .v4? = device.address, let ip = device.address?.ipAddress, !ip.hasPrefix("127.") else { continue }
+                return "\(ip):\(port)"
+            }
+            return "127.0.0.1:\(port)"
+        default:
+            return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        }
+    }
+}
