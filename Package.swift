@@ -32,12 +32,14 @@ let package = Package(
         .executable(name: "mqadmin", targets: ["MQAdmin"]),
         .library(name: "MQTTGateway", targets: ["MQTTGateway"]),
         .executable(name: "mqtt-node", targets: ["MQTTNodeMain"]),
+        .executable(name: "mqtt-bench", targets: ["MQTTBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .target(
@@ -162,15 +164,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(
+            name: "MQTTBench",
+            dependencies: [
+                "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .testTarget(
             name: "MQTTGatewayTests",
             dependencies: [
                 "MQTTGateway",
                 "MQTTClient",
                 "MQTTCore",
+                "NameServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+            ],
+            // Python scenarios that the node tests run with paho-mqtt.
+            exclude: ["paho"]
         ),
         .testTarget(
             name: "NameServerTests",
