@@ -126,6 +126,42 @@ public final class LMQStore: @unchecked Sendable {
     /// returning the offset it got in each. Completes per the flush policy: at once under ASYNC_FLUSH,
     /// once on disk under SYNC_FLUSH.
     public func append(_ message: LMQMessage, to queues: [String]) async throws -> AppendResult {
+        let sync = configuration.flushDiskType == .syncFlush
+        // Counted from here until the append waits for the flusher, so the flusher's group commit can
+        // gather appends that are past the lock but not waiting yet.
+        if sync { flushCondition.withLock { appendsInProgress += 1 } }
+        let pending: PendingAppend
+        do {
+            pending = try write(message, to: queues)
+        } catch {
+            if sync {
+                flushCondition.withLock {
+                    appendsInProgress -= 1
+                    flushCondition.signal()
+                }
+            }
+            throw error
+        }
+        if sync {
+            try await waitUntilFlushed(pending.endPosition, registeringAppend: true)
+        }
+        return pending.result
+    }
+
+    /// An append that is written (readable, dispatched, in the page cache) but under SYNC_FLUSH not
+    /// necessarily on disk yet: see `waitUntilDurable(_:)`.
+    public struct PendingAppend: Sendable, Hashable {
+        public var result: AppendResult
+        /// Where the record ends in the commit log: durable once the flusher has synced past it.
+        let endPosition: Int64
+    }
+
+    /// The first half of `append`, synchronous: writes `message` and dispatches it to `queues`, so that
+    /// callers that must keep an order (one client's PUBLISHes) can write in that order without waiting
+    /// for each sync, then wait for all of them together with `waitUntilDurable(_:)` (one group commit
+    /// covers them). Takes the store's lock for about a record copy; a segment roll (a new file) can take
+    /// longer.
+    public func write(_ message: LMQMessage, to queues: [String]) throws -> PendingAppend {
         let queues = Self.uniqued(queues)
         let limits = configuration.limits
         guard !queues.isEmpty, queues.count <= limits.maxLMQsPerMessage else {
@@ -136,18 +172,6 @@ public final class LMQStore: @unchecked Sendable {
         }
         let prepared = try CommitLogRecord.prepare(message, queues: queues, limits: limits)
         let nowMillis = Self.nowMillis()
-        let sync = configuration.flushDiskType == .syncFlush
-        if sync { flushCondition.withLock { appendsInProgress += 1 } }
-        var registered = false
-        defer {
-            if sync && !registered {
-                flushCondition.withLock {
-                    appendsInProgress -= 1
-                    flushCondition.signal()
-                }
-            }
-        }
-
         var ready: [CheckedContinuation<Void, Error>] = []
         let (result, end, listeners) = try lock.withLock { () throws -> (AppendResult, Int64, [@Sendable ([QueueOffset]) -> Void]) in
             guard !isClosed else { throw LMQStoreError.closed }
@@ -180,11 +204,14 @@ public final class LMQStore: @unchecked Sendable {
         }
         for continuation in ready { continuation.resume() }
         for listener in listeners { listener(result.queueOffsets) }
-        if sync {
-            registered = true
-            try await waitUntilFlushed(end, registeringAppend: true)
-        }
-        return result
+        return PendingAppend(result: result, endPosition: end)
+    }
+
+    /// Returns once `pending` is durable per the flush policy: at once under ASYNC_FLUSH, once synced
+    /// under SYNC_FLUSH.
+    public func waitUntilDurable(_ pending: PendingAppend) async throws {
+        guard configuration.flushDiskType == .syncFlush else { return }
+        try await waitUntilFlushed(pending.endPosition, registeringAppend: false)
     }
 
     private static func uniqued(_ queues: [String]) -> [String] {

@@ -33,9 +33,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var handle: ConnectionHandle?
     var eventLoop: (any EventLoop)?
     private var timer: Scheduled<Void>?
-    /// Appends of this connection run one after another, so its messages keep their order per topic.
-    private var appendChain: EventLoopFuture<Void>?
-    /// PUBLISHes handed to the store and not answered yet; reading pauses above `maximumPendingAppends`.
+    /// Retained-message and QoS 2 identifier writes of this connection, one after another.
+    private var metadataChain: EventLoopFuture<Void>?
+    /// PUBLISHes the store took at once (ASYNC_FLUSH, nothing else to write): acknowledged after the
+    /// actions of the current event.
+    private var storedPublishes: [UInt16] = []
+    /// PUBLISHes waiting for the store (a sync, a retained write) and not answered yet; reading pauses above
+    /// `maximumPendingAppends`.
     private var pendingAppends = 0
     private var readingPaused = false
     /// Above this many unanswered appends the connection stops reading, so a fast publisher (3.1.1 and
@@ -156,6 +160,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         for action in actions {
             execute(action)
         }
+        while !storedPublishes.isEmpty {
+            let identifiers = storedPublishes
+            storedPublishes = []
+            for identifier in identifiers {
+                for action in machine.publishStored(packetIdentifier: identifier) { execute(action) }
+            }
+        }
         submitJournal()
         flushIfNeeded()
     }
@@ -271,21 +282,43 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             topic: publish.topicName, payload: publish.payload, qos: publish.qos, retain: publish.retain, properties: publish.properties,
             originClientIdentifier: clientIdentifier
         )
+        // Written now, on the loop, in arrival order: the store's offsets keep this client's order per topic
+        // without one append waiting for the previous one's sync (under SYNC_FLUSH, one group commit covers
+        // all of this connection's PUBLISHes in flight).
+        let pending: LMQStore.PendingAppend
+        do {
+            pending = try services.store.write(message, to: queues)
+        } catch {
+            logger.error("storing a PUBLISH to \(publish.topicName) failed: \(error)")
+            if let identifier = publish.packetIdentifier {
+                run(machine.publishRefused(packetIdentifier: identifier, reasonCode: .implementationSpecificError))
+            }
+            return
+        }
         // [MQTT-4.3.3-10]: a stored session records the QoS 2 identifier before PUBREC, so a resend after a
         // reconnect is recognised and not stored twice.
         let pendingPubRel = sessionStored && publish.qos == .exactlyOnce ? publish.packetIdentifier : nil
+        let waitsForSync = services.configuration.store.flushDiskType == .syncFlush && publish.qos != .atMostOnce
+        guard waitsForSync || message.retain || pendingPubRel != nil else {
+            // [MQTT-4.3.2-4]: the store holds it per its flush policy (ASYNC_FLUSH: written is enough).
+            if let identifier = publish.packetIdentifier { storedPublishes.append(identifier) }
+            return
+        }
         let store = services.store
         let metadata = services.metadata
-        let previous = appendChain ?? eventLoop.makeSucceededVoidFuture()
-        let appended = previous.flatMap { () -> EventLoopFuture<Void> in
+        let durable = eventLoop.makePromise(of: Void.self)
+        durable.completeWithTask { try await store.waitUntilDurable(pending) }
+        // Retained messages and identifiers are written one after another, so the last RETAIN of a topic wins.
+        let previous = metadataChain ?? eventLoop.makeSucceededVoidFuture()
+        let completed = previous.and(durable.futureResult).flatMap { _ -> EventLoopFuture<Void> in
+            guard message.retain || pendingPubRel != nil else { return eventLoop.makeSucceededVoidFuture() }
             let promise = eventLoop.makePromise(of: Void.self)
             promise.completeWithTask {
-                let result = try await store.append(message, to: queues)
                 if message.retain {
                     // [MQTT-3.3.1-5], [MQTT-3.3.1-6]: kept (or, with an empty payload, deleted) before the PUBACK.
                     try await metadata.setRetained(RetainedMessage(
                         topic: message.topic, payload: message.payload, qos: message.qos, properties: message.properties,
-                        storeTimestampMillis: result.storeTimestampMillis
+                        storeTimestampMillis: pending.result.storeTimestampMillis
                     ))
                 }
                 if let pendingPubRel, let clientIdentifier {
@@ -294,13 +327,15 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             }
             return promise.futureResult
         }
-        appendChain = appended.recover { _ in }
+        if message.retain || pendingPubRel != nil {
+            metadataChain = completed.recover { _ in }
+        }
         pendingAppends += 1
         if pendingAppends > Self.maximumPendingAppends && !readingPaused {
             readingPaused = true
             context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
         }
-        appended.assumeIsolated().whenComplete { [self] result in
+        completed.assumeIsolated().whenComplete { [self] result in
             pendingAppends -= 1
             if readingPaused && pendingAppends <= Self.maximumPendingAppends / 2, let context = self.context {
                 readingPaused = false
