@@ -49,13 +49,15 @@ extension MQTTConnectionHandler {
             return
         }
         isDelivering = true
-        defer { isDelivering = false }
         repeat {
             deliverAgain = false
             for reader in Array(subscriptions.values) {
                 deliver(from: reader)
             }
         } while deliverAgain
+        isDelivering = false
+        // One flush (one write) for the whole pass.
+        flushIfNeeded()
     }
 
     private func deliver(from reader: SubscriptionReader) {

@@ -65,6 +65,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// The message being offered, so `retryDeliveryLater` can put it back.
     var pendingOffer: Offer?
     var needsFlush = false
+    /// Between channelRead and channelReadComplete.
+    var readInProgress = false
     var isDelivering = false
     var deliverAgain = false
 
@@ -115,7 +117,16 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let packet = unwrapInboundIn(data)
+        // What the packets of one read answer is flushed once, at channelReadComplete: one write for a
+        // burst of PUBACKs, not one each.
+        readInProgress = true
         run(machine.packetReceived(packet, nowMillis: Self.nowMillis))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        readInProgress = false
+        flushIfNeeded()
+        context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -172,7 +183,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func flushIfNeeded() {
-        if needsFlush, let context {
+        // A read or a delivery pass in progress flushes when it ends.
+        if needsFlush, !readInProgress, !isDelivering, let context {
             needsFlush = false
             context.flush()
         }

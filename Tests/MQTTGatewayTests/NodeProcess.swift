@@ -84,6 +84,9 @@ final class NodeProcess: @unchecked Sendable {
     /// `mqtt-node`, if it has been built.
     static let binaryPath: String? = productPath("mqtt-node")
 
+    /// `mqadmin`, if it has been built.
+    static let adminPath: String? = productPath("mqadmin")
+
     /// A program found on `PATH` (or nil).
     static func executableOnPath(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
@@ -189,28 +192,60 @@ final class NodeProcess: @unchecked Sendable {
             self.child = child
             self.watchdog = watchdog
         }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if let port = Self.listeningPort(in: child.standardError) {
-                lock.withLock { boundPort = port }
-                return
+        do {
+            let port = try await waitForLog("MQTT listener", timeout: .seconds(30)) { Self.listeningPort(in: $0) }
+            lock.withLock { boundPort = port }
+        } catch {
+            await stopChild(signal: SIGKILL)
+            throw Failure("mqtt-node (start \(generation)) did not start listening: \(error)")
+        }
+    }
+
+    /// Polls the log of the running start until `extract` finds what it looks for; throws (with the log)
+    /// at the deadline or once the node has exited without logging it.
+    func waitForLog<T>(_ what: String, timeout: Duration = .seconds(10), _ extract: (String) -> T?) async throws -> T {
+        guard let child = lock.withLock({ self.child }) else { throw Failure("no \(what): mqtt-node is not running") }
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            // Read whether it runs before reading the log, so the last lines of a node that exits are read.
+            let running = child.isRunning
+            let log = child.standardError
+            if let value = extract(log) { return value }
+            guard running, ContinuousClock.now < deadline else {
+                throw Failure("no \(what) in the log of mqtt-node within \(timeout) (running: \(running)); log:\n\(log)")
             }
-            if child.exitStatus() != nil { break }
             try await Task.sleep(for: .milliseconds(20))
         }
-        let log = child.standardError
-        await stopChild(signal: SIGKILL)
-        throw Failure("mqtt-node (start \(generation)) did not start listening within 30 s; log:\n\(log)")
+    }
+
+    /// The value of the metadata `key=VALUE` on the first log line whose message contains `message`
+    /// (the node logs `... key=value key=value [source] message`, one line per event).
+    static func logValue(_ key: String, onLineContaining message: String, in log: String) -> String? {
+        for line in log.split(separator: "\n") where line.contains(message) {
+            // A space before the key, so `address` does not match `node.address`.
+            guard let range = line.range(of: " \(key)=[^ ]+", options: .regularExpression) else { continue }
+            return String(line[range].dropFirst(key.count + 2))
+        }
+        return nil
     }
 
     /// The port of the "MQTT gateway listening address=0.0.0.0:PORT" log line.
     static func listeningPort(in log: String) -> Int? {
-        for line in log.split(separator: "\n") where line.contains("MQTT gateway listening") {
-            guard let range = line.range(of: #"address=[^ ]*:([0-9]+)"#, options: .regularExpression) else { continue }
-            let address = line[range]
-            if let colon = address.lastIndex(of: ":") { return Int(address[address.index(after: colon)...]) }
+        logValue("address", onLineContaining: "MQTT gateway listening", in: log).flatMap(port(of:))
+    }
+
+    /// The `host:port` of the standalone node's in-process name server, from its log line
+    /// "standalone node: name server in process nameServer=HOST:PORT" (written just after the MQTT
+    /// listener's, so it may still be coming when `start` returns).
+    func nameServerAddress(timeout: Duration = .seconds(10)) async throws -> String {
+        try await waitForLog("name-server address", timeout: timeout) {
+            Self.logValue("nameServer", onLineContaining: "standalone node: name server in process", in: $0)
         }
-        return nil
+    }
+
+    /// The port of a `host:port` address (IPv6 hosts in brackets).
+    static func port(of address: String) -> Int? {
+        address.lastIndex(of: ":").flatMap { Int(address[address.index(after: $0)...]) }
     }
 
     /// Signals the node and waits (at most 15 s, then SIGKILL) until it has exited; returns its exit status.
@@ -240,7 +275,8 @@ final class NodeProcess: @unchecked Sendable {
         await stopChild(signal: SIGKILL)
     }
 
-    /// SIGTERM: the node flushes and exits. Returns its exit status (nil if it had to be killed).
+    /// SIGTERM: the node flushes, unregisters and exits. Returns its exit status: 128 + 9 if it had to
+    /// be killed after 15 s, nil if it could not even be reaped. The log stays readable until `shutdown()`.
     @discardableResult
     func stopGracefully() async -> Int32? {
         await stopChild(signal: SIGTERM)
@@ -252,6 +288,16 @@ final class NodeProcess: @unchecked Sendable {
         try writeConfiguration(mqttPort: port)
         try await launch()
         guard self.port == port else { throw Failure("the restarted node listens on \(self.port), not \(port)") }
+    }
+
+    /// Runs `mqadmin arguments...` to completion (at most `timeout`), as an operator runs it beside the
+    /// node; its output is kept in the node's folder.
+    func admin(_ arguments: [String], timeout: Duration = .seconds(20)) async throws -> SpawnedProcess.Completion {
+        guard let adminPath = Self.adminPath else { throw Failure("mqadmin is not built next to the tests (swift build builds it)") }
+        return try await SpawnedProcess.run(
+            executable: adminPath, arguments: arguments, environment: Self.childEnvironment(),
+            outputPathPrefix: directory + "/mqadmin-\(UUID().uuidString)", timeout: timeout
+        )
     }
 
     /// Kills the node if it runs and removes its folder.
@@ -332,6 +378,33 @@ final class SpawnedProcess: @unchecked Sendable {
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EIO) }
         self.pid = pid
+    }
+
+    /// What a process run to completion left behind.
+    struct Completion: Sendable {
+        var status: Int32
+        var standardOutput: String
+        var standardError: String
+
+        /// The lines of standard output, without empty ones.
+        var lines: [String] { standardOutput.split(separator: "\n").map(String.init) }
+    }
+
+    /// Runs `executable` to completion, its output and error in `<outputPathPrefix>.out` and `.err`;
+    /// SIGKILLs it and throws when it has not exited within `timeout`.
+    static func run(
+        executable: String, arguments: [String], environment: [String: String], outputPathPrefix: String, timeout: Duration
+    ) async throws -> Completion {
+        let child = try SpawnedProcess(
+            executable: executable, arguments: arguments, environment: environment,
+            standardOutputPath: outputPathPrefix + ".out", standardErrorPath: outputPathPrefix + ".err"
+        )
+        guard let status = await child.waitForExit(timeout: timeout) else {
+            await child.forceKill()
+            let command = ([executable] + arguments).joined(separator: " ")
+            throw NodeProcess.Failure("\(command) did not finish within \(timeout); stderr:\n\(child.standardError)")
+        }
+        return Completion(status: status, standardOutput: child.standardOutput, standardError: child.standardError)
     }
 
     /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which Swift does not import (it is a
