@@ -9,8 +9,9 @@
 # <storePathRootDir>/logs/mqtt-node.log, so several nodes can run from one checkout with different
 # configuration folders.
 #
-# The binary is $MQTT_NODE_BIN if set, else .build/release/mqtt-node, else .build/debug/mqtt-node;
-# if none exists it is built once with `swift build -c release --product mqtt-node`.
+# The binary is $MQTT_NODE_BIN if set, else .build/release/mqtt-node; in a source checkout start, restart
+# and run first bring it up to date with `swift build -c release --product mqtt-node` (a no-op when
+# nothing changed; the first build takes a few minutes). See bin/binary.sh.
 
 set -eu
 
@@ -86,18 +87,11 @@ for file in service.conf connect.conf broker.conf namesrv.conf; do
     [ -f "$conf_dir/$file" ] || fail_usage "missing $conf_dir/$file"
 done
 
-if [ -n "${MQTT_NODE_BIN:-}" ]; then
-    bin=$MQTT_NODE_BIN
-    [ -x "$bin" ] || fail "MQTT_NODE_BIN=$bin is not an executable"
-elif [ -x "$home_dir/.build/release/mqtt-node" ]; then
-    bin=$home_dir/.build/release/mqtt-node
-elif [ -x "$home_dir/.build/debug/mqtt-node" ]; then
-    bin=$home_dir/.build/debug/mqtt-node
-else
-    printf '%s: building mqtt-node (swift build -c release --product mqtt-node)...\n' "$program" >&2
-    (cd "$home_dir" && swift build -c release --product mqtt-node >&2) || fail "build failed"
-    bin=$home_dir/.build/release/mqtt-node
-fi
+. "$home_dir/bin/binary.sh"
+case $command_name in
+    start|restart|run) resolve_binary mqtt-node "${MQTT_NODE_BIN:-}" update ;;
+    *) resolve_binary mqtt-node "${MQTT_NODE_BIN:-}" ;;
+esac
 
 # One resolved setting of the conf files, read by the binary itself so both agree on it.
 setting() {
@@ -166,7 +160,7 @@ start() {
         if answers; then
             printf '%s: started (pid %s); MQTT on port %s (mqtt://127.0.0.1:%s), store %s, log %s\n' \
                 "$program" "$pid" "$port" "$port" "$data_dir" "$log_file"
-            [ -z "$namesrv_addr" ] || printf '%s: standalone; name server on %s (bin/mqadmin -n %s)\n' \
+            [ -z "$namesrv_addr" ] || printf '%s: standalone; name server on %s (bin/mqadmin COMMAND -n %s)\n' \
                 "$program" "$namesrv_addr" "$namesrv_addr"
             return 0
         fi

@@ -70,9 +70,6 @@ extension MQNameServerCommand {
             let logger = Logger(label: "namesrv")
             for warning in warnings { logger.warning("\(warning)") }
 
-            // Children of some supervisors (and test runners) start with SIGTERM blocked; a name server
-            // that cannot hear SIGTERM cannot stop gracefully.
-            let signals = SignalWaiter(signals: [SIGTERM, SIGINT])
             let server = NameServer(configuration: configuration, logger: logger)
             do {
                 try await server.start()
@@ -80,9 +77,9 @@ extension MQNameServerCommand {
                 logger.critical("cannot start: \(error)")
                 throw ExitCode.failure
             }
-            let signal = await signals.next()
-            logger.info("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
-            await server.shutdown()
+            try await ForegroundService.runUntilSignalled(logger: logger) {
+                await server.shutdown()
+            }
         }
     }
 

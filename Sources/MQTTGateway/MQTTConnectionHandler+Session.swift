@@ -48,10 +48,19 @@ extension MQTTConnectionHandler {
             promise.completeWithTask { try await Self.loadSession(attachment, services: services) }
             return promise.futureResult
         }
+        sessionBeingLoaded = true
         loaded.assumeIsolated().whenComplete { [self] result in
+            sessionBeingLoaded = false
             guard machine.state == .attachingSession else {
-                // The connection closed while the session was read: it is not connected after all.
-                if case .success(let outcome) = result { Self.abandon(outcome, attachment, services: services) }
+                // The connection closed while the session was read: it is not connected after all. The next
+                // connection of this client reads the session only once that is written (`settledAfterLoad`).
+                let settled = settledAfterLoad
+                settledAfterLoad = nil
+                guard case .success(let outcome) = result else {
+                    settled?.succeed()
+                    return
+                }
+                Self.abandon(outcome, attachment, services: services, then: settled)
                 return
             }
             switch result {
@@ -114,13 +123,17 @@ extension MQTTConnectionHandler {
 
     /// Undoes what `loadSession` recorded for a connection that closed before it could use it: a new session
     /// that ends with its connection is deleted, any other is recorded as disconnected now.
-    private static func abandon(_ outcome: AttachOutcome, _ attachment: ServerConnectionStateMachine.SessionAttachment, services: GatewayServices) {
+    private static func abandon(
+        _ outcome: AttachOutcome, _ attachment: ServerConnectionStateMachine.SessionAttachment, services: GatewayServices,
+        then settled: EventLoopPromise<Void>?
+    ) {
         switch outcome {
         case .fresh(stored: false):
-            return
+            settled?.succeed()
         case .fresh(stored: true), .resumed:
             let clientIdentifier = attachment.clientIdentifier
             services.maintenance.spawn {
+                defer { settled?.succeed() }
                 do {
                     if attachment.sessionExpiryIntervalSeconds == 0 {
                         try await services.endSession(clientIdentifier: clientIdentifier)
@@ -306,6 +319,9 @@ extension MQTTConnectionHandler {
                 if let filter = reader.filter { services.router.removeDispatch(filter, clientIdentifier: clientIdentifier) }
             }
             let stored = sessionStored
+            // A session still being read is released by the read's completion (`abandon`), which then settles.
+            let settledHere: EventLoopPromise<Void>? = sessionBeingLoaded ? nil : settled
+            if sessionBeingLoaded { settledAfterLoad = settled }
             let finish: @Sendable () -> Void = {
                 services.maintenance.spawn {
                     // The will first: subscribers should not wait for the record's deletion.
@@ -319,7 +335,7 @@ extension MQTTConnectionHandler {
                             services.logger.error("deleting the session of \(clientIdentifier) failed: \(error)")
                         }
                     }
-                    settled.succeed()
+                    settledHere?.succeed()
                 }
             }
             if !journal.hold(.callback(finish)) { finish() }

@@ -60,6 +60,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var progressCommit: Scheduled<Void>?
     /// Completes once the session state this connection held is written (set at detach).
     var detachSettled: EventLoopFuture<Void>?
+    /// The store is reading (or creating) the session for `attachSession`.
+    var sessionBeingLoaded = false
+    /// A detach that came while the session was being read: completed once the read is undone.
+    var settledAfterLoad: EventLoopPromise<Void>?
     /// The client whose session the journal writes, kept after detach for the last commits.
     var journalClientIdentifier: String?
     /// The message being offered, so `retryDeliveryLater` can put it back.
@@ -109,6 +113,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         timer?.cancel()
         timer = nil
         run(machine.connectionClosed())
+        if let clientIdentifier = attachedClientIdentifier {
+            // Refused while attaching (the store failed): no detach came, but the registry named this connection.
+            services.sessions.detach(clientIdentifier, connectionID: connectionID, settling: nil)
+        }
         // A connection that never attached a session has nothing registered; this is a no-op then.
         removeAllReaders()
         services.connectionClosed(connectionID)

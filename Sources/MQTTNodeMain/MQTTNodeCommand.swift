@@ -74,9 +74,6 @@ extension MQTTNodeCommand {
                 return handler
             }
             let logger = Logger(label: "mqtt.node")
-            // Children of some supervisors start with SIGTERM blocked; a node that cannot hear SIGTERM
-            // cannot stop gracefully.
-            let signals = SignalWaiter(signals: [SIGTERM, SIGINT])
             let node: MQTTNode
             do {
                 node = try await MQTTNode.start(configuration: configuration, cluster: cluster, logger: logger)
@@ -84,9 +81,9 @@ extension MQTTNodeCommand {
                 logger.critical("cannot start: \(error)")
                 throw ExitCode.failure
             }
-            let signal = await signals.next()
-            logger.info("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
-            await node.shutdown()
+            try await ForegroundService.runUntilSignalled(logger: logger) {
+                await node.shutdown()
+            }
         }
     }
 

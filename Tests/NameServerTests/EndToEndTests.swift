@@ -159,6 +159,14 @@ struct EndToEndTests {
         let client = RemotingNameServerClient(address: RemotingAddress(host: "127.0.0.1", port: server.port), remotingClient: remoting)
         try await client.registerNode(.store(name: "broker-a", cluster: "c1", address: "10.0.0.9:10911"))
         try await client.registerNode(.gateway(address: "10.0.0.5:7001"))
+        // Both nodes heartbeat while the commands below run, however slow a loaded machine makes them.
+        let heartbeats = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                try? await client.heartbeat(kind: .store, address: "10.0.0.9:10911")
+                try? await client.heartbeat(kind: .gateway, address: "10.0.0.5:7001")
+            }
+        }
         #expect(Self.expectOK(try Self.admin("updateTopic", "-t", "metrics", "-c", "c1", on: server))
             == "updated topic metrics on \(server.address): stores 10.0.0.9:10911\n")
         let clusters = Self.expectOK(try Self.admin("clusterList", on: server)).split(separator: "\n")
@@ -169,8 +177,9 @@ struct EndToEndTests {
         #expect(Self.expectOK(try Self.admin("deleteTopic", "-t", "alarms", on: server)) == "deleted topic alarms on \(server.address)\n")
         Self.expectFailure(try Self.admin("topicRoute", "-t", "alarms", on: server), "topic alarms does not exist")
 
-        // The gateway stops heartbeating: gone after the 5 s expiry (long enough that a loaded machine
-        // spawning mqadmin processes does not expire the nodes while the commands above run).
+        // The nodes stop heartbeating: gone after the 5 s expiry.
+        heartbeats.cancel()
+        _ = await heartbeats.result
         try await Task.sleep(for: .milliseconds(5_600))
         #expect(Self.expectOK(try Self.admin("gatewayList", on: server)).split(separator: "\n").count == 1)
         await remoting.shutdown()
