@@ -38,6 +38,8 @@ public final class LMQStore: @unchecked Sendable {
     private var flusherStopping = false
     private var flusherFinished = false
     private var flusherFailure: Error?
+    /// Populates the pages ahead of the write position (set once, at the end of `init`).
+    private var prefaulter: CommitLogPrefaulter?
     /// Serializes checkpoint writers (the flusher and `checkpoint()`); guards `lastCheckpoint`.
     private let checkpointLock = NIOLock()
     private var lastCheckpoint: Checkpoint?
@@ -118,6 +120,14 @@ public final class LMQStore: @unchecked Sendable {
         let thread = Thread { [self] in runFlusher() }
         thread.name = "lmq-flusher"
         thread.start()
+        guard configuration.prefaultCommitLog else { return }
+        prefaulter = CommitLogPrefaulter(tail: { [weak self] in
+            guard let self else { return nil }
+            return self.lock.withLock {
+                guard !self.isClosed, let last = self.commitLog.segments.last else { return nil }
+                return (last.file, last.basePosition, self.commitLog.writePosition)
+            }
+        }, logger: logger)
     }
 
     // MARK: Appending
@@ -511,6 +521,7 @@ public final class LMQStore: @unchecked Sendable {
             return all
         }
         for waiter in waiters { waiter.continuation.resume(throwing: LMQStoreError.closed) }
+        prefaulter?.stop()
         flushCondition.lock()
         flusherStopping = true
         flushCondition.broadcast()

@@ -50,6 +50,9 @@ extension LMQStore {
         public var maxCommitLogBytes: Int?
         /// How often retention runs, in ms. Default 10,000.
         public var retentionCheckIntervalMillis: Int
+        /// Populate the commit-log pages ahead of the write position on a thread of its own
+        /// (`CommitLogPrefaulter`), so appends do not take their page faults. Default true.
+        public var prefaultCommitLog: Bool = true
         public var limits: Limits
 
         public init(

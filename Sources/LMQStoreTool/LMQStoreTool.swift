@@ -194,6 +194,8 @@ extension LMQStoreTool {
         var queuesPerMessage: [Int] = [1, 4, 16]
         @Option(name: .long, parsing: .upToNextOption, help: "Concurrent appenders to try under SYNC_FLUSH.")
         var appenders: [Int] = [1, 16, 256]
+        @Flag(name: .long, help: "Let appends fault their commit-log pages in themselves (no prefault thread).")
+        var noPrefault = false
 
         func run() async throws {
             emit("| run | messages/s | MB/s | vs raw |")
@@ -283,7 +285,9 @@ extension LMQStoreTool {
             let directory = path + "/append"
             try? FileManager.default.removeItem(atPath: directory)
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let store = try LMQStore(configuration: .init(storePathRootDir: directory, flushDiskType: flush), logger: quietLogger())
+            var configuration = LMQStore.Configuration(storePathRootDir: directory, flushDiskType: flush)
+            configuration.prefaultCommitLog = !noPrefault
+            let store = try LMQStore(configuration: configuration, logger: quietLogger())
             let next = Counter(0)
             let start = ContinuousClock.now
             try await withThrowingTaskGroup(of: Void.self) { group in
