@@ -67,9 +67,14 @@ let package = Package(
             name: "SQLite",
             dependencies: ["CSQLite"]
         ),
+        // CRC-32C with the CPU's instruction (SSE4.2, AArch64 CRC), for LMQStore's record checksums.
+        .target(
+            name: "CCRC32C"
+        ),
         .target(
             name: "LMQStore",
             dependencies: [
+                "CCRC32C",
                 "MQTTCore",
                 "SQLite",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,7 +1,12 @@
+import CCRC32C
+
 /// CRC-32C (Castagnoli, polynomial 0x1EDC6F41, reflected 0x82F63B78): the checksum of every
-/// commit-log record, index block and checkpoint. Slice-by-8 keeps it far cheaper than the write it
-/// protects.
+/// commit-log record, index block and checkpoint. Computed with the CPU's CRC-32C instruction where
+/// there is one (x86-64 SSE4.2, AArch64 CRC extension; several times faster), else with slice-by-8 tables.
 public enum CRC32C {
+    /// Whether `checksum` uses the CPU's instruction; checked once.
+    public static let usesHardware = lmq_crc32c_hardware_available() == 1
+
     /// Eight 256-entry tables, one after another: table `k` starts at `k * 256`.
     static let table: [UInt32] = {
         var table = [UInt32](repeating: 0, count: 8 * 256)
@@ -22,6 +27,12 @@ public enum CRC32C {
 
     /// The checksum of `bytes`, continuing from `crc` (start from 0).
     public static func checksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
+        guard usesHardware, let base = bytes.baseAddress else { return softwareChecksum(bytes, continuing: crc) }
+        return lmq_crc32c_hardware(crc, base, bytes.count)
+    }
+
+    /// The table-driven checksum, the same function on every CPU.
+    static func softwareChecksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
         table.withUnsafeBufferPointer { t in
             var crc = ~crc
             var index = 0
