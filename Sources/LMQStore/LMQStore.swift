@@ -29,7 +29,8 @@ public final class LMQStore: @unchecked Sendable {
 
     private let flushCondition = NSCondition()
     private var flushedPosition: Int64
-    private var syncWaiters: [(position: Int64, continuation: CheckedContinuation<Void, Error>)] = []
+    /// Unsafe continuations: resumed exactly once, by the flusher or on the spot; one per SYNC_FLUSH append.
+    private var syncWaiters: [(position: Int64, continuation: UnsafeContinuation<Void, Error>)] = []
     /// SYNC_FLUSH appends that have started but not yet registered in `syncWaiters`.
     private var appendsInProgress = 0
     /// The longest the flusher waits for appends already in progress to join a sync (it waits only while
@@ -368,7 +369,7 @@ public final class LMQStore: @unchecked Sendable {
     // MARK: Durability
 
     private func waitUntilFlushed(_ position: Int64, registeringAppend: Bool) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, Error>) in
             flushCondition.lock()
             defer { flushCondition.unlock() }
             if registeringAppend { appendsInProgress -= 1 }
@@ -377,8 +378,14 @@ public final class LMQStore: @unchecked Sendable {
             } else if flushedPosition >= position {
                 continuation.resume()
             } else {
+                // Wake the flusher only when it waits for this: it is idle (no waiters yet), or it gathers
+                // appends in progress and this was the last one. Otherwise it is syncing and looks at the
+                // waiters when done; a signal per append would wake it hundreds of times per sync.
+                let flusherIdle = syncWaiters.isEmpty
                 syncWaiters.append((position, continuation))
-                flushCondition.signal()
+                if flusherIdle || (registeringAppend && appendsInProgress == 0) {
+                    flushCondition.signal()
+                }
             }
         }
     }
@@ -455,7 +462,7 @@ public final class LMQStore: @unchecked Sendable {
         if target > start {
             try CommitLog.sync(segments, start..<target)
         }
-        var ready: [CheckedContinuation<Void, Error>] = []
+        var ready: [UnsafeContinuation<Void, Error>] = []
         flushCondition.withLock {
             flushedPosition = max(flushedPosition, target)
             syncWaiters.removeAll { waiter in
