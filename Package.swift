@@ -33,6 +33,7 @@ let package = Package(
         .library(name: "MQTTGateway", targets: ["MQTTGateway"]),
         .executable(name: "mqtt-node", targets: ["MQTTNodeMain"]),
         .executable(name: "mqtt-bench", targets: ["MQTTBench"]),
+        .library(name: "ServerConnectionFuzzing", targets: ["ServerConnectionFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -41,6 +42,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .target(
@@ -164,6 +168,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -171,8 +181,19 @@ let package = Package(
             dependencies: [
                 "MQTTGateway",
                 "NodeSupport",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Plays fuzz inputs against the server connection state machine; used by Fuzz/ and by the tests
+        // that replay what the fuzzer found.
+        .target(
+            name: "ServerConnectionFuzzing",
+            dependencies: [
+                "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -190,6 +211,7 @@ let package = Package(
             name: "MQTTGatewayTests",
             dependencies: [
                 "MQTTGateway",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "MQTTClient",
                 "MQTTCore",
                 "NameServer",
@@ -228,6 +250,7 @@ let package = Package(
             name: "MQTTCoreTests",
             dependencies: [
                 "MQTTCore",
+                "ServerConnectionFuzzing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],

@@ -24,6 +24,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Drives `ServerConnectionStateMachine` with event scripts decoded from the input (the driver is
+        // the root package's `ServerConnectionFuzzing`, which the tests share to replay regressions).
+        .executableTarget(
+            name: "ServerConnectionFuzzer",
+            dependencies: [
+                "CLibFuzzerDriver",
+                .product(name: "ServerConnectionFuzzing", package: "rocketmq-mqtt-swift"),
+            ]
+        ),
         /// Declares `LLVMFuzzerRunDriver`, which `-sanitize=fuzzer` links in.
         .target(name: "CLibFuzzerDriver"),
     ]

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds the MQTT decoder fuzzer (Fuzz/, its own package) with libFuzzer and AddressSanitizer and runs it.
+# Builds a fuzzer of Fuzz/ (its own package) with libFuzzer and AddressSanitizer and runs it. Two targets:
+# `decoder` (MQTTDecoderFuzzer, the packet decoder) and `state-machine` (ServerConnectionFuzzer, the
+# server connection state machine driven by event scripts).
 #
-#   scripts/fuzz.sh [SECONDS]          fuzz for SECONDS (default 60), then print executions and crashes
-#   scripts/fuzz.sh replay FILE...     run the harness once on each FILE, printing what it decodes to
-#   scripts/fuzz.sh minimize FILE      shrink a crashing input; the result goes to Fuzz/artifacts/
+#   scripts/fuzz.sh [SECONDS] [TARGET]          fuzz TARGET (default decoder) for SECONDS (default 60)
+#   scripts/fuzz.sh [TARGET] replay FILE...     run the harness once on each FILE, printing what it does
+#   scripts/fuzz.sh [TARGET] minimize FILE      shrink a crashing input; the result goes to Fuzz/artifacts/
 #
-# The working corpus (Fuzz/corpus/) and crash artifacts (Fuzz/artifacts/) are not committed; the seeds
-# are (Fuzz/seeds/*.hex, written by Fuzz/seeds/generate.py). See docs/fuzzing.md.
+# The working corpora (Fuzz/corpus/, Fuzz/corpus-state-machine/) and crash artifacts (Fuzz/artifacts/) are
+# not committed; the seeds are (Fuzz/seeds/*.hex, written by Fuzz/seeds/generate.py; for the state
+# machine, the regression inputs in Fuzz/regressions/state-machine/). See docs/fuzzing.md.
 #
 # FUZZ_CONFIGURATION=debug builds without optimization: better stack traces, about 20 times fewer
 # executions per second. The default, release, keeps every check of the harness (see docs/fuzzing.md).
@@ -16,17 +19,38 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fuzz_dir="$root/Fuzz"
 scratch="$fuzz_dir/.build-fuzz"
 configuration="${FUZZ_CONFIGURATION:-release}"
-binary="$scratch/$configuration/MQTTDecoderFuzzer"
-corpus="$fuzz_dir/corpus"
+
+target=decoder
+if [[ "${1:-}" == decoder || "${1:-}" == state-machine ]]; then
+    target="$1"
+    shift
+elif [[ "${1:-}" =~ ^[0-9]+$ && -n "${2:-}" ]]; then
+    target="$2"
+fi
+case "$target" in
+decoder)
+    product=MQTTDecoderFuzzer
+    corpus="$fuzz_dir/corpus"
+    ;;
+state-machine)
+    product=ServerConnectionFuzzer
+    corpus="$fuzz_dir/corpus-state-machine"
+    ;;
+*)
+    echo "unknown fuzz target: $target (decoder or state-machine)" >&2
+    exit 2
+    ;;
+esac
+binary="$scratch/$configuration/$product"
 # A failed check traps; let libFuzzer's handler report it and save the input. The Swift runtime's own
 # backtracer would run first, and AddressSanitizer flags the backtracer's memory reads as errors.
 export SWIFT_BACKTRACE="enable=no"
 artifacts="$fuzz_dir/artifacts"
 
 build() {
-    echo "==> building the fuzzer ($configuration, -sanitize=fuzzer,address) in $scratch"
+    echo "==> building $product ($configuration, -sanitize=fuzzer,address) in $scratch"
     # gold warns once per ASan helper symbol ("Cannot export local symbol"); those lines are noise.
-    (cd "$fuzz_dir" && swift build -c "$configuration" --scratch-path "$scratch" -Xswiftc -sanitize=fuzzer,address) 2>&1 \
+    (cd "$fuzz_dir" && swift build -c "$configuration" --scratch-path "$scratch" --product "$product" -Xswiftc -sanitize=fuzzer,address) 2>&1 \
         | { grep -v 'warning: Cannot export local symbol' || true; }
     [[ -x "$binary" ]] || { echo "build failed" >&2; exit 1; }
 }
@@ -60,16 +84,23 @@ minimize)
 esac
 
 seconds="${1:-60}"
-[[ "$seconds" =~ ^[0-9]+$ ]] || { echo "usage: $0 [SECONDS] | replay FILE... | minimize FILE" >&2; exit 2; }
+[[ "$seconds" =~ ^[0-9]+$ ]] || { echo "usage: $0 [SECONDS] [decoder|state-machine] | [TARGET] replay FILE... | [TARGET] minimize FILE" >&2; exit 2; }
 
 build
 mkdir -p "$corpus" "$artifacts"
-for seed in "$fuzz_dir"/seeds/*.hex; do
-    hex_to_binary "$seed" "$corpus/seed-$(basename "$seed" .hex).bin"
-done
+if [[ "$target" == decoder ]]; then
+    for seed in "$fuzz_dir"/seeds/*.hex; do
+        hex_to_binary "$seed" "$corpus/seed-$(basename "$seed" .hex).bin"
+    done
+else
+    # Every byte string is a valid event script, so the fuzzer needs no seeds; the regressions are kept.
+    for regression in "$fuzz_dir"/regressions/state-machine/*.bin; do
+        [[ -e "$regression" ]] && cp "$regression" "$corpus/regression-$(basename "$regression")"
+    done
+fi
 
-log="$artifacts/fuzz-$(date +%Y%m%d-%H%M%S).log"
-echo "==> fuzzing for ${seconds}s; corpus $corpus ($(ls "$corpus" | wc -l) files), log $log"
+log="$artifacts/fuzz-$target-$(date +%Y%m%d-%H%M%S).log"
+echo "==> fuzzing $target for ${seconds}s; corpus $corpus ($(ls "$corpus" | wc -l) files), log $log"
 started="$(mktemp)"
 trap 'rm -f "$started"' EXIT
 status=0

@@ -8,6 +8,7 @@
 /// | `secretKey` | the key device passwords are signed with (rocketmq-mqtt scheme) |
 /// | `allowAnonymous` | `true` or `false` (the default when absent): allow a CONNECT with neither user name nor password |
 /// | `authPasswordFile` | path of a users file of salted hashes (``PasswordFileEntry``) |
+/// | `aclFile` | path of an ACL file (``ACLFile``); none means every client may publish and subscribe to everything |
 ///
 /// `username` and `secretKey` go together. An empty value counts as not set. At least one scheme must be
 /// configured, unless `allowAnonymous=true`, in which case only anonymous clients get in.
@@ -18,6 +19,7 @@ public struct AuthConfiguration: Sendable, Hashable, CustomStringConvertible {
         public static let secretKey = "secretKey"
         public static let allowAnonymous = "allowAnonymous"
         public static let passwordFile = "authPasswordFile"
+        public static let aclFile = "aclFile"
     }
 
     /// `allowAnonymous` when the key is absent or empty: off, so a configuration that forgets the key
@@ -38,6 +40,8 @@ public struct AuthConfiguration: Sendable, Hashable, CustomStringConvertible {
     public let allowAnonymous: Bool
     /// `authPasswordFile`.
     public let passwordFilePath: String?
+    /// `aclFile`: the access rules, or `nil` for none (everything allowed).
+    public let aclFilePath: String?
 
     /// Creates a configuration, checking that it makes sense.
     ///
@@ -47,7 +51,8 @@ public struct AuthConfiguration: Sendable, Hashable, CustomStringConvertible {
         username: String? = nil,
         secretKey: String? = nil,
         allowAnonymous: Bool = false,
-        passwordFilePath: String? = nil
+        passwordFilePath: String? = nil,
+        aclFilePath: String? = nil
     ) throws(AuthConfigurationError) {
         let username = username.flatMap { $0.isEmpty ? nil : $0 }
         let secretKey = secretKey.flatMap { $0.isEmpty ? nil : $0 }
@@ -67,6 +72,7 @@ public struct AuthConfiguration: Sendable, Hashable, CustomStringConvertible {
         self.secretKey = secretKey
         self.allowAnonymous = allowAnonymous
         self.passwordFilePath = passwordFilePath
+        self.aclFilePath = aclFilePath.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Reads the configuration from the parsed key/value pairs of `service.conf`; other keys are ignored.
@@ -83,7 +89,8 @@ public struct AuthConfiguration: Sendable, Hashable, CustomStringConvertible {
             username: properties[Key.username],
             secretKey: properties[Key.secretKey],
             allowAnonymous: allowAnonymous,
-            passwordFilePath: properties[Key.passwordFile]?.trimmingASCIIWhitespace()
+            passwordFilePath: properties[Key.passwordFile]?.trimmingASCIIWhitespace(),
+            aclFilePath: properties[Key.aclFile]?.trimmingASCIIWhitespace()
         )
     }
 
@@ -117,6 +124,15 @@ public struct AuthConfiguration: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Builds the ``ACLAuthorizationManager`` of `aclFile` (the file is read now), or `nil` when no ACL
+    /// file is configured and everything is allowed.
+    ///
+    /// - Throws: ``ACLFileError`` when the file cannot be read or parsed.
+    public func makeAuthorizationManager() async throws(ACLFileError) -> (any AuthorizationManager)? {
+        guard let path = self.aclFilePath else { return nil }
+        return try await ACLAuthorizationManager.load(path: path)
+    }
+
     public var description: String {
         var parts: [String] = []
         if let username = self.username {
@@ -126,6 +142,9 @@ public struct AuthConfiguration: Sendable, Hashable, CustomStringConvertible {
             parts.append("users file \(path)")
         }
         parts.append("allowAnonymous=\(self.allowAnonymous)")
+        if let path = self.aclFilePath {
+            parts.append("ACL file \(path)")
+        }
         return parts.joined(separator: ", ")
     }
 }

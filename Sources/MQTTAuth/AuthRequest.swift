@@ -19,7 +19,16 @@ public struct AuthRequest: Sendable, Hashable {
     /// The peer's address as the gateway prints it (for example `192.0.2.7:50122`), if known.
     public var remoteAddress: String?
     /// The subject of the TLS client certificate when the connection used mutual TLS, else `nil`.
+    ///
+    /// The gateway writes it as RFC 4514 does, most specific name first (`CN=device-7,O=Example`). The TLS
+    /// handshake has already verified the certificate against `tlsCaFile`, so an `AuthManager` may take it
+    /// as proof of identity (allow without a password), or match it against the user name.
     public var tlsClientCertificateSubject: String?
+    /// The common name (CN) of the verified TLS client certificate, else `nil`.
+    ///
+    /// With `useCertificateCommonNameAsUsername=true` in connect.conf the gateway also puts it in ``username``,
+    /// so ACL rules and password files keyed by user name apply to certificate holders (docs/transports.md).
+    public var tlsClientCertificateCommonName: String?
 
     /// Creates a request.
     public init(
@@ -28,7 +37,8 @@ public struct AuthRequest: Sendable, Hashable {
         password: ByteBuffer? = nil,
         protocolVersion: UInt8 = 4,
         remoteAddress: String? = nil,
-        tlsClientCertificateSubject: String? = nil
+        tlsClientCertificateSubject: String? = nil,
+        tlsClientCertificateCommonName: String? = nil
     ) {
         self.clientIdentifier = clientIdentifier
         self.username = username
@@ -36,6 +46,7 @@ public struct AuthRequest: Sendable, Hashable {
         self.protocolVersion = protocolVersion
         self.remoteAddress = remoteAddress
         self.tlsClientCertificateSubject = tlsClientCertificateSubject
+        self.tlsClientCertificateCommonName = tlsClientCertificateCommonName
     }
 
     /// Creates a request whose password is given as bytes.
@@ -45,7 +56,8 @@ public struct AuthRequest: Sendable, Hashable {
         passwordBytes: [UInt8]?,
         protocolVersion: UInt8 = 4,
         remoteAddress: String? = nil,
-        tlsClientCertificateSubject: String? = nil
+        tlsClientCertificateSubject: String? = nil,
+        tlsClientCertificateCommonName: String? = nil
     ) {
         self.init(
             clientIdentifier: clientIdentifier,
@@ -53,7 +65,8 @@ public struct AuthRequest: Sendable, Hashable {
             password: passwordBytes.map { ByteBuffer(bytes: $0) },
             protocolVersion: protocolVersion,
             remoteAddress: remoteAddress,
-            tlsClientCertificateSubject: tlsClientCertificateSubject
+            tlsClientCertificateSubject: tlsClientCertificateSubject,
+            tlsClientCertificateCommonName: tlsClientCertificateCommonName
         )
     }
 

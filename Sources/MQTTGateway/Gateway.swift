@@ -15,20 +15,29 @@ public final class Gateway: Sendable {
     private let serverChannel: any Channel
     private let group: MultiThreadedEventLoopGroup
     private let arrivalListenerID: UInt64
+    /// The TLS, WebSocket and WSS listeners (GatewayListeners.swift).
+    private let listeners: GatewayListeners
 
     private init(
         configuration: GatewayConfiguration, services: GatewayServices, serverChannel: any Channel,
-        group: MultiThreadedEventLoopGroup, arrivalListenerID: UInt64
+        group: MultiThreadedEventLoopGroup, arrivalListenerID: UInt64, listeners: GatewayListeners
     ) {
         self.configuration = configuration
         self.services = services
         self.serverChannel = serverChannel
         self.group = group
         self.arrivalListenerID = arrivalListenerID
+        self.listeners = listeners
     }
 
     /// The port the MQTT listener is bound to (the chosen one when `mqttPort` is 0).
     public var port: Int { serverChannel.localAddress?.port ?? configuration.mqttPort }
+    /// The bound port of the MQTT over TLS listener; nil when `enableTlsServer` is off.
+    public var tlsPort: Int? { listeners.tls?.localAddress?.port }
+    /// The bound port of the MQTT over WebSocket listener; nil when `enableWebSocketServer` is off.
+    public var webSocketPort: Int? { listeners.webSocket?.localAddress?.port }
+    /// The bound port of the MQTT over secure WebSocket (WSS) listener; nil unless TLS and WebSocket are on.
+    public var secureWebSocketPort: Int? { listeners.secureWebSocket?.localAddress?.port }
 
     /// Opens the store, builds the authenticator and starts listening. Returns once the port accepts
     /// connections. `metadataPublisher` is told of the first topics and wildcard filters clients use.
@@ -36,9 +45,11 @@ public final class Gateway: Sendable {
         configuration: GatewayConfiguration,
         logger: Logger = Logger(label: "mqtt.gateway"),
         threads: Int = System.coreCount,
-        metadataPublisher: ClusterMetadataPublisher? = nil
+        metadataPublisher: ClusterMetadataPublisher? = nil,
+        metrics: GatewayMetrics = GatewayMetrics()
     ) async throws -> Gateway {
         let authManager = try await configuration.auth.makeAuthManager()
+        let authorizationManager = try await configuration.auth.makeAuthorizationManager()
         let store = try LMQStore(configuration: configuration.store, logger: logger)
         let metadata: LMQMetadataStore
         do {
@@ -49,7 +60,7 @@ public final class Gateway: Sendable {
         }
         let services = GatewayServices(
             configuration: configuration, store: store, metadata: metadata, authManager: authManager, logger: logger,
-            metadataPublisher: metadataPublisher
+            metadataPublisher: metadataPublisher, authorizationManager: authorizationManager, metrics: metrics
         )
         do {
             try await SessionMaintenance.recoverSessions(services: services)
@@ -63,30 +74,23 @@ public final class Gateway: Sendable {
             router.notify(queueOffsets)
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-        let decoderLimits = MQTTPacketDecoder.Limits(maxPacketSizeBytes: configuration.connection.maximumPacketSizeBytes)
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+        // The TLS and WebSocket listeners end in the same handlers (MQTTChannelPipeline.swift).
+        let bootstrap = MQTTChannelPipeline.serverBootstrap(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // The encoder starts as 3.1.1; `configureEncoder` sets the client's version before the
-                    // first packet goes out.
-                    let encoder = MQTTPacketEncoderHandler(encoder: MQTTPacketEncoder(protocolVersion: .v3_1_1))
-                    let handler = MQTTConnectionHandler(
-                        services: services, connectionID: services.makeConnectionID(), encoderHandler: encoder
-                    )
-                    try channel.pipeline.syncOperations.addHandlers([
-                        ByteToMessageHandler(MQTTPacketByteDecoder(decoder: MQTTPacketDecoder(limits: decoderLimits))),
-                        encoder,
-                        handler,
-                    ])
+                    try MQTTChannelPipeline.addMQTTHandlers(to: channel, services: services, transport: ConnectionTransport(kind: .tcp))
                 }
             }
         let channel: any Channel
+        let listeners: GatewayListeners
         do {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.mqttPort).get()
+            do {
+                listeners = try await GatewayListeners.start(services: services, group: group, logger: logger)
+            } catch {
+                try? await channel.close()
+                throw error
+            }
         } catch {
             services.maintenance.stop()
             services.wills.cancelAll()
@@ -97,7 +101,8 @@ public final class Gateway: Sendable {
             throw error
         }
         let gateway = Gateway(
-            configuration: configuration, services: services, serverChannel: channel, group: group, arrivalListenerID: listenerID
+            configuration: configuration, services: services, serverChannel: channel, group: group, arrivalListenerID: listenerID,
+            listeners: listeners
         )
         logger.info("MQTT gateway listening", metadata: [
             "address": "\(configuration.host):\(gateway.port)", "store": "\(configuration.store.storePathRootDir)",
@@ -110,6 +115,7 @@ public final class Gateway: Sendable {
     /// `drainTimeout` for them to close, then closes the store (flushing it) and the event loops.
     public func shutdown(drainTimeout: Duration = .seconds(3)) async {
         try? await serverChannel.close()
+        await listeners.close()
         for connection in services.openConnections {
             connection.serverShuttingDown()
         }
@@ -133,6 +139,9 @@ public final class Gateway: Sendable {
         try? await group.shutdownGracefully()
         services.logger.info("MQTT gateway stopped")
     }
+
+    /// The counters of this gateway (`/metrics`, `$SYS`).
+    public var metrics: GatewayMetrics { services.metrics }
 
     /// The number of clients with a session on this node (for tests and metrics).
     public var connectedClientCount: Int { services.sessions.count }

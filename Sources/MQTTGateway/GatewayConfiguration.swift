@@ -20,6 +20,11 @@ public struct GatewayConfiguration: Sendable {
     public var auth: AuthConfiguration
     /// The most messages read from a queue for one subscription in one go. Default 32.
     public var deliveryBatchSize: Int
+    /// `maxConn`, rate limits, `maxSubscriptionsPerClient`, ... in connect.conf (docs/limits.md).
+    public var limits: GatewayLimits
+    /// The TLS, WebSocket and WSS listeners (`enableTlsServer`, `mqttTlsPort`, `mqttWsPort`, ... in
+    /// connect.conf). Default: none (`load` reads the file's, where WebSocket is on).
+    public var transports: TransportConfiguration
 
     public init(
         host: String = "0.0.0.0",
@@ -27,7 +32,9 @@ public struct GatewayConfiguration: Sendable {
         connection: ServerConnectionStateMachine.Configuration = .init(),
         store: LMQStore.Configuration,
         auth: AuthConfiguration,
-        deliveryBatchSize: Int = 32
+        deliveryBatchSize: Int = 32,
+        transports: TransportConfiguration = .tcpOnly,
+        limits: GatewayLimits = GatewayLimits()
     ) {
         precondition(deliveryBatchSize > 0)
         self.host = host
@@ -36,6 +43,8 @@ public struct GatewayConfiguration: Sendable {
         self.store = store
         self.auth = auth
         self.deliveryBatchSize = deliveryBatchSize
+        self.transports = transports
+        self.limits = limits
     }
 
     /// Why the configuration folder could not be used.
@@ -91,9 +100,14 @@ public struct GatewayConfiguration: Sendable {
         return GatewayConfiguration(
             host: listenAddress,
             mqttPort: mqttPort,
-            connection: .init(maximumPacketSizeBytes: maxPacketSize),
+            connection: .init(
+                connectTimeoutSeconds: UInt32(try integer(connect, "connectTimeoutSeconds", file: "connect.conf", default: 10, range: 1...3_600)),
+                maximumPacketSizeBytes: maxPacketSize
+            ),
             store: store,
-            auth: auth
+            auth: auth,
+            transports: try TransportConfiguration(properties: connect),
+            limits: try GatewayLimits(connectProperties: connect)
         )
     }
 

@@ -10,6 +10,14 @@ final class GatewayServices: Sendable {
     /// Retained messages, persistent sessions and their consume offsets, in SQLite.
     let metadata: LMQMetadataStore
     let authManager: any AuthManager
+    /// The ACL (`aclFile`); `nil` when there is none and everything is allowed.
+    let authorizationManager: (any AuthorizationManager)?
+    /// `maxConn` (MQTTChannelPipeline+Limits.swift).
+    let connectionLimiter: ConnectionLimiter
+    /// How often limits and the ACL acted (also exported as `mqtt_limit_events_total`).
+    let limitCounters: LimitCounters
+    /// Counters and gauges for `/metrics` and `$SYS` (Metrics/GatewayMetrics.swift).
+    let metrics: GatewayMetrics
     let sessions = SessionRegistry()
     let router = SubscriptionRouter()
     let wills = WillScheduler()
@@ -24,12 +32,17 @@ final class GatewayServices: Sendable {
 
     init(
         configuration: GatewayConfiguration, store: LMQStore, metadata: LMQMetadataStore, authManager: any AuthManager, logger: Logger,
-        metadataPublisher: ClusterMetadataPublisher? = nil
+        metadataPublisher: ClusterMetadataPublisher? = nil, authorizationManager: (any AuthorizationManager)? = nil,
+        metrics: GatewayMetrics = GatewayMetrics()
     ) {
+        self.metrics = metrics
+        self.limitCounters = LimitCounters(metrics: metrics)
         self.configuration = configuration
         self.store = store
         self.metadata = metadata
         self.authManager = authManager
+        self.authorizationManager = authorizationManager
+        self.connectionLimiter = ConnectionLimiter(maximumConnections: configuration.limits.maximumConnections)
         self.logger = logger
         self.metadataPublisher = metadataPublisher
     }

@@ -82,6 +82,9 @@ extension MQTTConnectionHandler {
                 let message = reader.buffered.removeFirst()
                 guard let live = publication(of: message.message, for: reader) else {
                     // Not for this client (No Local) or expired: finished without being sent.
+                    if remainingLifetime(message.message.message.properties, storedAtMillis: message.message.storeTimestampMillis) == nil {
+                        services.metrics.messageDropped(.expired)
+                    }
                     reader.sharedUnfinished[message.offset] = nil
                     reader.group?.finish(message.offset)
                     deliveryFinished(DeliveryRecord(key: reader.key, offset: message.offset, qos: .atMostOnce))

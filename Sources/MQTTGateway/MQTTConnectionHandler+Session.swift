@@ -25,8 +25,10 @@ extension MQTTConnectionHandler {
 
     // MARK: - Attach
 
-    func attachSession(_ attachment: ServerConnectionStateMachine.SessionAttachment) {
+    func attachSession(_ requested: ServerConnectionStateMachine.SessionAttachment) {
         guard let handle, let eventLoop else { return }
+        // The ACL is compiled for this client; a will it may not publish is dropped here.
+        let attachment = authorizedAttachment(requested)
         let clientIdentifier = attachment.clientIdentifier
         attachedClientIdentifier = clientIdentifier
         logger[metadataKey: "client"] = "\(clientIdentifier)"
@@ -155,10 +157,11 @@ extension MQTTConnectionHandler {
             // A shared subscription reads through its group, whose cursor is not the session's.
             addReader(
                 filter, options: stored.subscription, subscriptionIdentifier: stored.subscriptionIdentifier,
-                storedOffset: filter.isShared ? nil : session.offsets[filter.lmqName]
+                storedOffset: filter.isShared ? nil : resumeOffset(queue: filter.lmqName, storedOffset: session.offsets[filter.lmqName])
             )
         }
-        startPeerToPeerReader(storedOffset: session.offsets[LMQNaming.p2pLMQName(clientId: clientIdentifier)])
+        let peerToPeerQueue = LMQNaming.p2pLMQName(clientId: clientIdentifier)
+        startPeerToPeerReader(storedOffset: resumeOffset(queue: peerToPeerQueue, storedOffset: session.offsets[peerToPeerQueue]))
 
         // The deliveries in flight, resent with their packet identifiers ([MQTT-4.4.0-1]); finished ones
         // above the consume offset are skipped. An identifier used twice keeps only its latest delivery.
@@ -306,7 +309,8 @@ extension MQTTConnectionHandler {
         }
         journalClientIdentifier = clientIdentifier
         attachedClientIdentifier = nil
-        let will = detachment.willToPublish.map(StoredWill.init)
+        // A will the ACL denied is never published (MQTTConnectionHandler+Access.swift).
+        let will = access.willDenied ? nil : detachment.willToPublish.map(StoredWill.init)
         let now = GatewayServices.wallClockMillis
         let services = self.services
         let sessionEnds = detachment.sessionExpiryIntervalSeconds == 0 && !detachment.sessionTakenOver

@@ -73,6 +73,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var readInProgress = false
     var isDelivering = false
     var deliverAgain = false
+    /// Who the client is and its ACL rules (MQTTConnectionHandler+Access.swift).
+    var access = ConnectionAccess()
+    /// The listener this connection came in on and its TLS client certificate (set by `MQTTChannelPipeline`).
+    var transport = ConnectionTransport(kind: .tcp)
+    /// Why the machine closed the connection, for `mqtt_connections_closed_total`; nil: the peer went away.
+    var closeKind: ServerConnectionStateMachine.CloseReason.Kind?
 
     init(services: GatewayServices, connectionID: UInt64, encoderHandler: MQTTPacketEncoderHandler) {
         self.services = services
@@ -94,6 +100,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         self.context = context
         eventLoop = context.eventLoop
         handle = ConnectionHandle(connectionID: connectionID, handler: self, eventLoop: context.eventLoop)
+        // First in the pipeline, whatever the transport, so it counts the bytes on the socket.
+        try? context.pipeline.syncOperations.addHandler(ByteCountingHandler(metrics: services.metrics), position: .first)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -105,6 +113,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             logger[metadataKey: "remote"] = "\(remote)"
         }
         if let handle { services.connectionOpened(handle) }
+        services.metrics.connectionOpened()
         run(machine.connectionOpened(nowMillis: Self.nowMillis))
         context.fireChannelActive()
     }
@@ -120,11 +129,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         // A connection that never attached a session has nothing registered; this is a no-op then.
         removeAllReaders()
         services.connectionClosed(connectionID)
+        services.metrics.connectionClosed(closeKind ?? .connectionLost)
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let packet = unwrapInboundIn(data)
+        if case .publish(let publish) = packet { services.metrics.messageReceived(qos: publish.qos) }
         // What the packets of one read answer is flushed once, at channelReadComplete: one write for a
         // burst of PUBACKs, not one each.
         readInProgress = true
@@ -239,6 +250,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             retryDeliveryLater(tag)
         case .dropDelivery(let tag, let reason):
             logger.info("delivery dropped: \(reason)")
+            services.metrics.messageDropped(GatewayMetrics.DropReason(reason))
             finishDelivery(tag)
         case .detachSession(let detachment):
             detachSession(detachment)
@@ -248,11 +260,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     func write(_ packet: MQTTPacket) {
         guard let context else { return }
         context.write(wrapOutboundOut(packet), promise: nil)
+        if case .publish(let publish) = packet { services.metrics.messageSent(qos: publish.qos) }
         needsFlush = true
     }
 
     func close(_ reason: ServerConnectionStateMachine.CloseReason) {
         logger.info("closing: \(reason)")
+        closeKind = reason.kind
         guard let context else { return }
         needsFlush = false
         context.flush()
@@ -261,19 +275,18 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     private func authenticate(_ connect: ConnectPacket) {
         guard let context else { return }
-        let request = AuthRequest(
-            clientIdentifier: connect.clientIdentifier, username: connect.username, password: connect.password,
-            protocolVersion: connect.protocolVersion.rawValue, remoteAddress: context.remoteAddress?.description
-        )
+        let request = transport.authRequest(for: connect, remoteAddress: context.remoteAddress?.description)
         let promise = context.eventLoop.makePromise(of: AuthDecision.self)
         promise.completeWithTask { [authManager = services.authManager] in
             await authManager.authenticate(request)
         }
         promise.futureResult.assumeIsolated().whenSuccess { [self] decision in
             switch decision {
-            case .allow:
+            case .allow(let identity):
+                access.identity = identity
                 run(machine.authenticationCompleted(.allowed))
             case .deny(let reason, let detail):
+                services.metrics.authenticationFailed()
                 let code = MQTTReasonCode(rawValue: reason.reasonCodeV5) ?? .notAuthorized
                 run(machine.authenticationCompleted(.denied(code, detail: detail)))
             }
@@ -293,6 +306,18 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             }
             return
         }
+        // `$SYS/` is the node's own (SysTopicPublisher): refused like an ACL denial.
+        if publishDenial(topic: publish.topicName) != nil || topic.isReservedForServer {
+            // v5: PUBACK/PUBREC 0x87. 3.1.1 cannot say so: acknowledged as if stored, and dropped (as mosquitto does).
+            if let identifier = publish.packetIdentifier {
+                if machine.protocolVersion?.hasProperties == true {
+                    run(machine.publishRefused(packetIdentifier: identifier, reasonCode: .notAuthorized))
+                } else {
+                    storedPublishes.append(identifier)
+                }
+            }
+            return
+        }
         // Resolved now, in arrival order, so that a wildcard subscription made before this PUBLISH gets it.
         let queues = services.dispatchQueues(for: topic)
         // A lookup in memory; a new first topic is created in the background (autoCreateFirstTopic).
@@ -305,6 +330,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         // Written now, on the loop, in arrival order: the store's offsets keep this client's order per topic
         // without one append waiting for the previous one's sync (under SYNC_FLUSH, one group commit covers
         // all of this connection's PUBLISHes in flight).
+        let appendStarted = NIODeadline.now()
         let pending: LMQStore.PendingAppend
         do {
             pending = try services.store.write(message, to: queues)
@@ -322,6 +348,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         guard waitsForSync || message.retain || pendingPubRel != nil else {
             // [MQTT-4.3.2-4]: the store holds it per its flush policy (ASYNC_FLUSH: written is enough).
             if let identifier = publish.packetIdentifier { storedPublishes.append(identifier) }
+            services.metrics.storeAppended(since: appendStarted)
             return
         }
         let store = services.store
@@ -364,6 +391,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             }
             switch result {
             case .success:
+                services.metrics.storeAppended(since: appendStarted)
                 // [MQTT-4.3.2-4]: PUBACK only now that the store holds the message per its flush policy.
                 if let identifier = publish.packetIdentifier {
                     run(machine.publishStored(packetIdentifier: identifier))
@@ -384,6 +412,11 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         for subscription in subscribe.subscriptions {
             guard let filter = try? TopicFilter(subscription.topicFilter) else {
                 reasonCodes.append(.topicFilterInvalid)
+                continue
+            }
+            // The ACL and maxSubscriptionsPerClient: refused for this filter only (v5 0x87/0x97, 3.1.1 0x80).
+            if let refusal = subscriptionRefusal(filter) {
+                reasonCodes.append(refusal)
                 continue
             }
             // No operator step for a new wildcard filter: it is listed under its first topic in the background.

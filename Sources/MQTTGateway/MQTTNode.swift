@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import NameServer
 
 /// A node as `mqtt-node` runs it: the gateway on its LMQ store and, in standalone mode (no
@@ -13,12 +14,21 @@ public final class MQTTNode: Sendable {
     /// `nil` when the node has no name server to report to (cluster mode, until it has a network client).
     public let metadataPublisher: ClusterMetadataPublisher?
     public let cluster: ClusterConfiguration
+    /// The `/metrics` endpoint; nil when `enableExporter` is off.
+    public let metricsExporter: MetricsExporter?
+    /// Publishes `$SYS/broker/...`; nil when `sysInterval` is 0.
+    let sysTopicPublisher: SysTopicPublisher?
 
-    private init(gateway: Gateway, nameServer: NameServer?, metadataPublisher: ClusterMetadataPublisher?, cluster: ClusterConfiguration) {
+    private init(
+        gateway: Gateway, nameServer: NameServer?, metadataPublisher: ClusterMetadataPublisher?, cluster: ClusterConfiguration,
+        metricsExporter: MetricsExporter? = nil, sysTopicPublisher: SysTopicPublisher? = nil
+    ) {
         self.gateway = gateway
         self.nameServer = nameServer
         self.metadataPublisher = metadataPublisher
         self.cluster = cluster
+        self.metricsExporter = metricsExporter
+        self.sysTopicPublisher = sysTopicPublisher
     }
 
     /// The folder of the in-process name server's database: `<storePathRootDir>/namesrv`.
@@ -33,7 +43,9 @@ public final class MQTTNode: Sendable {
         cluster: ClusterConfiguration,
         publisherConfiguration: ClusterMetadataPublisher.Configuration? = nil,
         logger: Logger = Logger(label: "mqtt.node"),
-        threads: Int = System.coreCount
+        threads: Int = System.coreCount,
+        metrics: MetricsConfiguration = MetricsConfiguration(enableExporter: false, sysIntervalSeconds: 0),
+        gatewayMetrics: GatewayMetrics = GatewayMetrics()
     ) async throws -> MQTTNode {
         var publisherConfiguration = publisherConfiguration ?? ClusterMetadataPublisher.Configuration()
         publisherConfiguration.autoCreateFirstTopic = cluster.autoCreateFirstTopic
@@ -63,12 +75,27 @@ public final class MQTTNode: Sendable {
         }
         let gateway: Gateway
         do {
-            gateway = try await Gateway.start(configuration: configuration, logger: logger, threads: threads, metadataPublisher: publisher)
+            gateway = try await Gateway.start(
+                configuration: configuration, logger: logger, threads: threads, metadataPublisher: publisher, metrics: gatewayMetrics
+            )
         } catch {
             await nameServer?.shutdown()
             throw error
         }
-        let node = MQTTNode(gateway: gateway, nameServer: nameServer, metadataPublisher: publisher, cluster: cluster)
+        let exporter: MetricsExporter?
+        do {
+            exporter = try await startExporter(metrics, gateway: gateway, logger: logger)
+        } catch {
+            await gateway.shutdown()
+            await nameServer?.shutdown()
+            throw error
+        }
+        let sysPublisher = metrics.sysIntervalSeconds > 0
+            ? SysTopicPublisher(services: gateway.services, intervalSeconds: metrics.sysIntervalSeconds) : nil
+        let node = MQTTNode(
+            gateway: gateway, nameServer: nameServer, metadataPublisher: publisher, cluster: cluster, metricsExporter: exporter,
+            sysTopicPublisher: sysPublisher
+        )
         if let publisher {
             publisher.start(node: .gateway(address: advertisedAddress(host: configuration.host, port: gateway.port)))
         }
@@ -86,6 +113,9 @@ public final class MQTTNode: Sendable {
 
     /// Stops the gateway (clients are disconnected), unregisters it, then stops the name server.
     public func shutdown() async {
+        await metricsExporter?.shutdown()
+        // Before the store closes: the publisher writes to it.
+        await sysTopicPublisher?.stop()
         await gateway.shutdown()
         await metadataPublisher?.stop()
         await nameServer?.shutdown()
@@ -106,5 +136,29 @@ public final class MQTTNode: Sendable {
         default:
             return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         }
+    }
+}
+
+extension MQTTNode {
+    /// Starts `/metrics` when `enableExporter` is on, and logs "metrics exporter listening address=HOST:PORT"
+    /// (the bound port, so a port chosen with 0 can be found, as for the MQTT listener).
+    static func startExporter(_ configuration: MetricsConfiguration, gateway: Gateway, logger: Logger) async throws -> MetricsExporter? {
+        guard configuration.enableExporter else { return nil }
+        let services = gateway.services
+        let exporter = try await MetricsExporter.start(
+            host: configuration.exporterListenAddress, port: configuration.exporterPort, metrics: services.metrics,
+            group: MultiThreadedEventLoopGroup.singleton
+        ) {
+            // Read, not counted: refreshed for each scrape.
+            services.metrics.lmqQueues.set(to: Double(services.store.queueCount))
+            services.metrics.sessionsConnected.set(to: Double(services.sessions.count))
+            if let retained = try? await services.metadata.retainedCount() {
+                services.metrics.retainedMessages.set(to: Double(retained))
+            }
+        }
+        logger.info("metrics exporter listening", metadata: [
+            "address": "\(configuration.exporterListenAddress):\(exporter.port)", "path": "/metrics",
+        ])
+        return exporter
     }
 }

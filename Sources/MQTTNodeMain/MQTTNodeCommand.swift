@@ -3,6 +3,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import MQTTGateway
+import Metrics
+import Prometheus
 
 /// `mqtt-node [-c CONF_DIR]`: runs a standalone MQTT node in the foreground until SIGTERM or SIGINT.
 /// `bin/mqtt.sh` adds start/stop/status, the pid file and the log file around it.
@@ -59,24 +61,48 @@ extension MQTTNodeCommand {
 
         @OptionGroup var options: ConfigurationOptions
 
-        @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-        var logLevel: String = "info"
+        @Option(
+            name: .customLong("log-level"),
+            help: "trace, debug, info, notice, warning, error or critical (default: logLevel in service.conf, else info)."
+        )
+        var logLevel: String?
 
         func run() async throws {
-            guard let level = Logger.Level(rawValue: logLevel) else {
-                throw ValidationError("unknown log level: \(logLevel)")
-            }
             let configuration = try options.load()
             let cluster = try options.loadCluster()
+            let metricsConfiguration: MetricsConfiguration
+            do {
+                metricsConfiguration = try MetricsConfiguration.load(directory: options.directory)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            let level: Logger.Level
+            if let logLevel {
+                guard let parsed = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level: \(logLevel)") }
+                level = parsed
+            } else {
+                level = metricsConfiguration.logLevel ?? .info
+            }
+            // One registry for the process: the gateway's collectors, and whatever libraries report through
+            // swift-metrics, on the same /metrics.
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = level
                 return handler
             }
             let logger = Logger(label: "mqtt.node")
+            // Every connection is a file descriptor.
+            if let openFiles = OpenFileLimit.raiseToHardLimit() {
+                logger.info("open-file limit \(openFiles)")
+            }
             let node: MQTTNode
             do {
-                node = try await MQTTNode.start(configuration: configuration, cluster: cluster, logger: logger)
+                node = try await MQTTNode.start(
+                    configuration: configuration, cluster: cluster, logger: logger, metrics: metricsConfiguration,
+                    gatewayMetrics: GatewayMetrics(registry: registry)
+                )
             } catch {
                 logger.critical("cannot start: \(error)")
                 throw ExitCode.failure

@@ -415,4 +415,28 @@ struct ServerConnectionConnectTests {
         #expect(machine.state == .closed)
         #expect(machine.sessionAttached(sessionPresent: false, nowMillis: H.t0) == [], "a late attach answer is ignored")
     }
+
+    @Test("a CONNACK larger than the client's Maximum Packet Size is never sent: refused with 0x95, or closed without one [MQTT-3.1.2-24]")
+    func connAckLargerThanClientMaximum() {
+        // The server's properties (Maximum Packet Size, Topic Alias Maximum, ...) make the CONNACK longer than
+        // 6 bytes; a refusal without properties takes 5.
+        var machine = H.authenticating(.init(), H.connect(.v5, properties: [.maximumPacketSize(6)]))
+        _ = machine.authenticationCompleted(.allowed)
+        let actions = machine.sessionAttached(sessionPresent: false, nowMillis: H.t0)
+        #expect(H.connAck(actions)?.reasonCode == .packetTooLarge)
+        #expect(H.connAck(actions)?.properties.isEmpty == true, "the refusal carries no Reason String it has no room for")
+        #expect(H.detachment(actions) != nil)
+        #expect(machine.state == .closing)
+
+        // Under 5 bytes not even that fits: the connection closes without a CONNACK.
+        var tiny = H.authenticating(.init(), H.connect(.v5, properties: [.maximumPacketSize(4)]))
+        _ = tiny.authenticationCompleted(.allowed)
+        let closing = tiny.sessionAttached(sessionPresent: false, nowMillis: H.t0)
+        #expect(H.connAck(closing) == nil)
+        guard case .close(let reason)? = closing.last else {
+            Issue.record("no close in \(closing)")
+            return
+        }
+        #expect(reason.reasonCode == .packetTooLarge)
+    }
 }

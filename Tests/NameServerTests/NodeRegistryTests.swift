@@ -69,14 +69,14 @@ struct NodeRegistryTests {
     func liveExpiry() async throws {
         let folder = TemporaryFolder()
         defer { folder.remove() }
-        let server = try await NameServer.started(.testing(dataDir: folder.path, nodeExpiry: .seconds(2)))
+        let server = try await NameServer.started(.testing(dataDir: folder.path, nodeExpiry: .seconds(4)))
         let remoting = RemotingClient()
         let client = RemotingNameServerClient(address: server.address, remotingClient: remoting)
         try await client.registerNode(.gateway(address: "10.0.0.7:7001"))
         try await client.registerNode(.store(name: "broker-a", cluster: "c1", address: "10.0.0.8:10911"))
-        // Heartbeats every 250 ms keep the gateway for 2.5 s, past the 2 s expiry; the store node is silent.
+        // Heartbeats every 250 ms keep the gateway for 5 s, past the 4 s expiry; the store node is silent.
         // (Heartbeats far more often than the expiry, so a loaded test machine cannot make one late.)
-        for _ in 0..<10 {
+        for _ in 0..<20 {
             try await Task.sleep(for: .milliseconds(250))
             try await client.heartbeat(kind: .gateway, address: "10.0.0.7:7001")
         }
@@ -85,7 +85,7 @@ struct NodeRegistryTests {
         await #expect(throws: NameServerError.nodeNotRegistered(kind: .store, address: "10.0.0.8:10911")) {
             try await client.heartbeat(kind: .store, address: "10.0.0.8:10911")
         }
-        try await Task.sleep(for: .milliseconds(2_600))
+        try await Task.sleep(for: .milliseconds(4_600))
         #expect(try await client.listNodes(kind: .gateway).isEmpty)
 
         // A cluster's live store nodes make a topic's route.

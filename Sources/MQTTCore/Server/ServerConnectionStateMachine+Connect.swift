@@ -137,15 +137,26 @@ extension ServerConnectionStateMachine {
             // [MQTT-3.2.2-2]: Clean Start means Session Present 0, whatever the store says.
             let resumed = sessionPresent && !parameters.cleanStart
             precondition(resumed || resumption.isEmpty, "a new session has nothing to resume")
-            var connected = Connected(parameters: parameters, configuration: configuration, nowMillis: nowMillis)
-            phase = .modifying
-
             // [MQTT-3.2.2-3]; MQTT 3.1 has no Session Present flag (the byte is reserved).
             let connAck = ConnAckPacket(
                 sessionPresent: resumed && parameters.protocolVersion != .v3_1,
                 reasonCode: .success,
                 properties: connAckProperties(parameters)
             )
+            guard fits(.connAck(connAck), parameters) else {
+                // [MQTT-3.1.2-24]: the CONNACK may not exceed the client's Maximum Packet Size, and only a
+                // Reason String or User Property could be left out of it ([MQTT-3.2.2-19], [MQTT-3.2.2-20]);
+                // the server's limits cannot: the connection cannot be accepted.
+                let limit = parameters.clientMaximumPacketSizeBytes ?? 0
+                return refuseConnection(
+                    .packetTooLarge, kind: .connectionRefused,
+                    detail: "the CONNACK does not fit the client's Maximum Packet Size of \(limit) bytes", specRule: "MQTT-3.1.2-24",
+                    sendConnAckInV3: false
+                )
+            }
+            var connected = Connected(parameters: parameters, configuration: configuration, nowMillis: nowMillis)
+            phase = .modifying
+
             var actions: [Action] = [.send(.connAck(connAck))]  // [MQTT-3.2.0-1]: CONNACK is the first packet
 
             if resumed {

@@ -324,8 +324,10 @@ public struct ServerConnectionStateMachine: Sendable {
         phase = .closing
         let reason = CloseReason(kind: kind, reasonCode: reasonCode, detail: detail, specRule: specRule)
         var actions: [Action] = []
-        if handshake.parameters.protocolVersion.hasProperties || sendConnAckInV3 {
-            actions.append(.send(.connAck(refusalConnAck(reasonCode, detail: detail, parameters: handshake.parameters))))
+        let connAck = refusalConnAck(reasonCode, detail: detail, parameters: handshake.parameters)
+        // [MQTT-3.1.2-24]: not even a refusal goes out larger than the client's Maximum Packet Size.
+        if (handshake.parameters.protocolVersion.hasProperties || sendConnAckInV3) && fits(.connAck(connAck), handshake.parameters) {
+            actions.append(.send(.connAck(connAck)))
         }
         if wasAttaching {
             actions.append(.detachSession(detachment(handshake.parameters, reason: reason, publishWill: false)))
