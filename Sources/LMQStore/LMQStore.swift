@@ -39,6 +39,8 @@ public final class LMQStore: @unchecked Sendable {
     private var flusherStopping = false
     private var flusherFinished = false
     private var flusherFailure: Error?
+    /// Records decoded for a reader, reused by the next readers of the same record (fan-out).
+    private let decodedRecords = DecodedRecordCache()
     /// Populates the pages ahead of the write position (set once, at the end of `init`).
     private var prefaulter: CommitLogPrefaulter?
     /// Serializes checkpoint writers (the flusher and `checkpoint()`); guards `lastCheckpoint`.
@@ -288,10 +290,16 @@ public final class LMQStore: @unchecked Sendable {
             var messages: [LMQReadResult.Message] = []
             messages.reserveCapacity(entries.count)
             for entry in entries {
+                if let decoded = decodedRecords.message(at: entry.position) {
+                    messages.append(.init(offset: entry.offset, message: decoded))
+                    continue
+                }
                 // Records are immutable once written, so they are decoded outside the lock; the segment
                 // reference keeps the mapping alive even if retention deletes the file meanwhile.
                 guard let bytes = CommitLog.record(at: entry.position, in: entry.segment, logger: logger) else { continue }
-                messages.append(.init(offset: entry.offset, message: try CommitLogRecord.decode(bytes, position: entry.position)))
+                let decoded = try CommitLogRecord.decode(bytes, position: entry.position)
+                decodedRecords.insert(decoded, at: entry.position)
+                messages.append(.init(offset: entry.offset, message: decoded))
             }
             let status: LMQReadResult.Status = messages.isEmpty ? .noNewMessages : .found
             return LMQReadResult(status: status, messages: messages, nextOffset: next, minOffset: min, maxOffset: max)
