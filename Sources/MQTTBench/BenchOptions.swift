@@ -54,6 +54,8 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(name: [.customShort("Q"), .long], help: "No progress line.")
     var quiet = false
 
+    @OptionGroup(title: "TLS") var tls: TLSOptions
+
     func validate() throws {
         guard (1...65_535).contains(port) else { throw ValidationError("--port must be 1-65535") }
         _ = try protocolVersion()
@@ -83,7 +85,7 @@ struct ConnectionOptions: ParsableArguments {
         clientIdentifierPrefix ?? "bench-\(ProcessInfo.processInfo.processIdentifier)"
     }
 
-    var brokerDescription: String { "\(host):\(port)" }
+    var brokerDescription: String { (tls.enabled ? "mqtts://" : "") + "\(host):\(port)" }
 
     func session() throws -> SessionSettings {
         SessionSettings(
@@ -98,7 +100,7 @@ struct ConnectionOptions: ParsableArguments {
 
     func makeRunner() throws -> BenchRunner {
         ProcessResources.raiseOpenFileLimit()
-        return BenchRunner(threads: threads ?? System.coreCount, host: host, port: port, session: try session())
+        return BenchRunner(threads: threads ?? System.coreCount, host: host, port: port, session: try session(), tls: try tls.makeTLS(host: host))
     }
 
     /// The source address of the `index`-th connection of the run, if `--source-ips` was given.

@@ -27,8 +27,10 @@ struct BenchRunner: Sendable {
     let host: String
     let port: Int
     let session: SessionSettings
+    /// Nil: plain TCP.
+    let tls: BenchTLS?
 
-    init(threads: Int, host: String, port: Int, session: SessionSettings) {
+    init(threads: Int, host: String, port: Int, session: SessionSettings, tls: BenchTLS?) {
         precondition(threads > 0)
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         loops = Array(group.makeIterator())
@@ -36,6 +38,7 @@ struct BenchRunner: Sendable {
         self.host = host
         self.port = port
         self.session = session
+        self.tls = tls
     }
 
     func shutdown() async {
@@ -104,12 +107,14 @@ struct BenchRunner: Sendable {
         let loop = loops[loopIndex]
         let stats = self.stats[loopIndex]
         let session = self.session
+        let tls = self.tls
         let ready = loop.makePromise(of: NIOLoopBound<BenchClientHandler>.self)
         var bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(session.connectTimeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try tls?.addHandlers(to: channel, readyPromise: ready)
                     let decoder = MQTTPacketDecoder(protocolVersion: session.protocolVersion)
                     let handler = BenchClientHandler(spec: spec, session: session, stats: stats, readyPromise: ready)
                     try channel.pipeline.syncOperations.addHandlers(
