@@ -8,6 +8,7 @@ public struct GatewayLimits: Sendable, Hashable {
         public static let maxInboundBytesPerSecond = "maxInboundBytesPerSecond"
         public static let maxSubscriptionsPerClient = "maxSubscriptionsPerClient"
         public static let maxQueuedMessagesPerSession = "maxQueuedMessagesPerSession"
+        public static let queuedMessagesOverflow = "queuedMessagesOverflow"
         public static let writeBufferLowWaterMark = "writeBufferLowWaterMarkInByte"
         public static let writeBufferHighWaterMark = "writeBufferHighWaterMarkInByte"
     }
@@ -25,8 +26,20 @@ public struct GatewayLimits: Sendable, Hashable {
     /// gets 0x97 Quota exceeded for it (v5) or 0x80 (3.1.1). 0 = no limit. Default 1,000.
     public var maximumSubscriptionsPerClient: Int
     /// `maxQueuedMessagesPerSession`: when a persistent session resumes, the most messages it is sent from
-    /// the backlog of each subscription; older ones are skipped. 0 = no limit. Default 100,000.
+    /// the backlog of each subscription; the others are skipped, per `queuedMessagesOverflow`. 0 = no limit.
+    /// Default 100,000.
     public var maximumQueuedMessagesPerSession: Int
+    /// `queuedMessagesOverflow`: which messages of a longer backlog a resuming session does not get.
+    public var queuedMessagesOverflow: QueuedMessagesOverflow = .dropOldest
+
+    /// What `maxQueuedMessagesPerSession` leaves out of a longer backlog.
+    public enum QueuedMessagesOverflow: String, Sendable, Hashable, CaseIterable {
+        /// The oldest: the session gets the last `maxQueuedMessagesPerSession` messages (the default).
+        case dropOldest
+        /// The newest: it gets the first `maxQueuedMessagesPerSession` messages that waited for it, then
+        /// what is published after it resumed — as mosquitto's `max_queued_messages` does.
+        case dropNewest
+    }
     /// `writeBufferLowWaterMarkInByte` / `writeBufferHighWaterMarkInByte`: a connection whose unsent bytes
     /// exceed the high mark is not writable, and gets no deliveries until they fall below the low mark.
     /// Defaults 32 KiB and 64 KiB.
@@ -72,6 +85,15 @@ public struct GatewayLimits: Sendable, Hashable {
             }
             return parsed
         }
+        var overflow = QueuedMessagesOverflow.dropOldest
+        if let text = properties[Key.queuedMessagesOverflow], !text.isEmpty {
+            guard let parsed = QueuedMessagesOverflow(rawValue: text) else {
+                throw GatewayConfiguration.LoadError(
+                    message: "connect.conf: \(Key.queuedMessagesOverflow)=\(text), expected dropOldest or dropNewest"
+                )
+            }
+            overflow = parsed
+        }
         let low = try value(Key.writeBufferLowWaterMark, defaults.writeBufferLowWaterMarkBytes, 1...(1 << 30))
         let high = try value(Key.writeBufferHighWaterMark, max(low, defaults.writeBufferHighWaterMarkBytes), low...(1 << 30))
         self.init(
@@ -85,5 +107,6 @@ public struct GatewayLimits: Sendable, Hashable {
             writeBufferLowWaterMarkBytes: low,
             writeBufferHighWaterMarkBytes: high
         )
+        queuedMessagesOverflow = overflow
     }
 }

@@ -54,19 +54,35 @@ extension MQTTConnectionHandler {
         return nil
     }
 
-    /// Where a resumed session starts reading `queue`, whose stored offset is `storedOffset`: at most
-    /// `maxQueuedMessagesPerSession` behind the end. The skipped (oldest) messages are logged and counted.
-    /// The queue is a shared log, so nothing is deleted: this session just does not read them.
-    func resumeOffset(queue: String, storedOffset: Int64?) -> Int64? {
-        let maximum = Int64(services.configuration.limits.maximumQueuedMessagesPerSession)
-        guard let storedOffset, maximum > 0 else { return storedOffset }
+    /// Where a resumed session reads `queue` from, and what it skips.
+    struct ResumePoint {
+        /// The first offset to read; nil: the end of the queue (no stored offset).
+        var start: Int64?
+        /// With `dropNewest`: reading jumps from the first offset to the second (the skipped newest).
+        var skipAhead: (from: Int64, to: Int64)?
+    }
+
+    /// Where a resumed session reads `queue`, whose stored offset is `storedOffset`: a backlog longer than
+    /// `maxQueuedMessagesPerSession` loses its oldest or its newest messages (`queuedMessagesOverflow`),
+    /// logged and counted. The queue is a shared log, so nothing is deleted: this session just does not
+    /// read them.
+    func resumePoint(queue: String, storedOffset: Int64?) -> ResumePoint {
+        let limits = services.configuration.limits
+        let maximum = Int64(limits.maximumQueuedMessagesPerSession)
+        guard let storedOffset, maximum > 0 else { return ResumePoint(start: storedOffset) }
         let end = services.store.maxOffset(queue: queue)
-        guard end - storedOffset > maximum else { return storedOffset }
+        guard end - storedOffset > maximum else { return ResumePoint(start: storedOffset) }
         let skipped = end - maximum - storedOffset
         services.limitCounters.add(.backlogMessageDropped, Int(skipped))
-        logger.warning("backlog over maxQueuedMessagesPerSession: oldest messages skipped", metadata: [
+        logger.warning("backlog over maxQueuedMessagesPerSession: messages skipped", metadata: [
             "queue": "\(queue)", "skipped": "\(skipped)", "maxQueuedMessagesPerSession": "\(maximum)",
+            "queuedMessagesOverflow": "\(limits.queuedMessagesOverflow.rawValue)",
         ])
-        return end - maximum
+        switch limits.queuedMessagesOverflow {
+        case .dropOldest:
+            return ResumePoint(start: end - maximum)
+        case .dropNewest:
+            return ResumePoint(start: storedOffset, skipAhead: (from: storedOffset + maximum, to: end))
+        }
     }
 }

@@ -116,10 +116,19 @@ extension MQTTConnectionHandler {
             reader.buffered = taken
             return !taken.isEmpty
         }
+        var batchSize = services.configuration.deliveryBatchSize
+        if let skip = reader.skipAhead {
+            if reader.readOffset >= skip.from {
+                reader.readOffset = max(reader.readOffset, skip.to)
+                reader.skipAhead = nil
+            } else {
+                batchSize = min(batchSize, Int(skip.from - reader.readOffset))
+            }
+        }
         guard reader.readOffset < store.maxOffset(queue: reader.queue) else { return false }
         do {
             // Reads are from memory-mapped segments and bounded by the batch size, so they stay on the loop.
-            let result = try store.read(queue: reader.queue, from: reader.readOffset, maxMessages: services.configuration.deliveryBatchSize)
+            let result = try store.read(queue: reader.queue, from: reader.readOffset, maxMessages: batchSize)
             switch result.status {
             case .found:
                 reader.accept(result.messages, nextOffset: result.nextOffset)

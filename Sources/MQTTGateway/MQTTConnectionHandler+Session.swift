@@ -155,13 +155,16 @@ extension MQTTConnectionHandler {
         for stored in session.record.subscriptions {
             guard let filter = try? TopicFilter(stored.topicFilter) else { continue }
             // A shared subscription reads through its group, whose cursor is not the session's.
-            addReader(
-                filter, options: stored.subscription, subscriptionIdentifier: stored.subscriptionIdentifier,
-                storedOffset: filter.isShared ? nil : resumeOffset(queue: filter.lmqName, storedOffset: session.offsets[filter.lmqName])
+            let point = filter.isShared ? ResumePoint(start: nil) : resumePoint(queue: filter.lmqName, storedOffset: session.offsets[filter.lmqName])
+            let reader = addReader(
+                filter, options: stored.subscription, subscriptionIdentifier: stored.subscriptionIdentifier, storedOffset: point.start
             )
+            reader.skipAhead = point.skipAhead
         }
         let peerToPeerQueue = LMQNaming.p2pLMQName(clientId: clientIdentifier)
-        startPeerToPeerReader(storedOffset: resumeOffset(queue: peerToPeerQueue, storedOffset: session.offsets[peerToPeerQueue]))
+        let peerToPeer = resumePoint(queue: peerToPeerQueue, storedOffset: session.offsets[peerToPeerQueue])
+        startPeerToPeerReader(storedOffset: peerToPeer.start)
+        subscriptions[SubscriptionReader.peerToPeerKey]?.skipAhead = peerToPeer.skipAhead
 
         // The deliveries in flight, resent with their packet identifiers ([MQTT-4.4.0-1]); finished ones
         // above the consume offset are skipped. An identifier used twice keeps only its latest delivery.

@@ -27,6 +27,9 @@ final class SubscriptionReader {
     var blocked = false
     /// The consume offset last handed to the store (persistent sessions).
     var committedOffset: Int64
+    /// A resumed session's backlog cut in the middle (`queuedMessagesOverflow=dropNewest`): on reaching the
+    /// first offset, reading jumps to the second.
+    var skipAhead: (from: Int64, to: Int64)?
     /// The group of a shared subscription, which hands out the queue's messages instead of `readOffset`.
     var group: SharedSubscriptionGroup?
     /// A shared subscription's messages taken from the group and not finished, to hand back when it leaves.

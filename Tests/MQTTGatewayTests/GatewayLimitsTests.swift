@@ -104,11 +104,16 @@ struct GatewayLimitsTests {
         await node.stop()
     }
 
-    @Test("maxQueuedMessagesPerSession: a resumed session skips the oldest of its backlog", arguments: [MQTTProtocolVersion.v3_1_1, .v5])
-    func offlineBacklog(version: MQTTProtocolVersion) async throws {
-        let node = try await AccessTestNode.start(limits: GatewayLimits(maximumQueuedMessagesPerSession: 5))
+    @Test(
+        "maxQueuedMessagesPerSession: a resumed session skips the oldest (or, with dropNewest, the newest) of its backlog",
+        arguments: [MQTTProtocolVersion.v3_1_1, .v5], GatewayLimits.QueuedMessagesOverflow.allCases
+    )
+    func offlineBacklog(version: MQTTProtocolVersion, overflow: GatewayLimits.QueuedMessagesOverflow) async throws {
+        var limits = GatewayLimits(maximumQueuedMessagesPerSession: 5)
+        limits.queuedMessagesOverflow = overflow
+        let node = try await AccessTestNode.start(limits: limits)
         func persistent() -> MQTTClient {
-            node.node.makeClient("backlog-\(version.rawValue)", version) { configuration in
+            node.node.makeClient("backlog-\(version.rawValue)-\(overflow.rawValue)", version) { configuration in
                 configuration.cleanStart = false
                 if version == .v5 { configuration.sessionExpiryIntervalSeconds = 60 }
             }
@@ -129,8 +134,16 @@ struct GatewayLimitsTests {
         #expect(connAck.sessionPresent)
         _ = try await collected.wait(for: 5)
         try await Task.sleep(for: .milliseconds(200))
-        #expect(collected.received.map(\.payloadString) == (7..<12).map { "m\($0)" })
+        switch overflow {
+        case .dropOldest:
+            #expect(collected.received.map(\.payloadString) == (7..<12).map { "m\($0)" })
+        case .dropNewest:
+            #expect(collected.received.map(\.payloadString) == (0..<5).map { "m\($0)" })
+        }
         #expect(node.counters.count(.backlogMessageDropped) == 7)
+        // What is published after the session resumed arrives either way.
+        try await publisher.publish(to: "backlog/t", payload: "live", qos: .atLeastOnce)
+        #expect(try await collected.wait(for: 6).last?.payloadString == "live")
 
         for client in [resumed, publisher] {
             try await client.disconnect()
@@ -155,6 +168,9 @@ struct GatewayLimitsTests {
             writeBufferLowWaterMarkBytes: 1024, writeBufferHighWaterMarkBytes: 4096
         ))
         #expect(parsed.limitsInboundRate)
+        #expect(parsed.queuedMessagesOverflow == .dropOldest)
+        #expect(try GatewayLimits(connectProperties: ["queuedMessagesOverflow": "dropNewest"]).queuedMessagesOverflow == .dropNewest)
+        #expect(throws: GatewayConfiguration.LoadError.self) { try GatewayLimits(connectProperties: ["queuedMessagesOverflow": "newest"]) }
         #expect(throws: GatewayConfiguration.LoadError.self) { try GatewayLimits(connectProperties: ["maxConn": "0"]) }
         #expect(throws: GatewayConfiguration.LoadError.self) { try GatewayLimits(connectProperties: ["maxSubscriptionsPerClient": "x"]) }
         #expect(throws: GatewayConfiguration.LoadError.self) {
