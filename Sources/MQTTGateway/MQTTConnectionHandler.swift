@@ -69,6 +69,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// The message being offered, so `retryDeliveryLater` can put it back.
     var pendingOffer: Offer?
     var needsFlush = false
+    /// Messages in and out since the last report to the shared counters (`reportMessageCounts`).
+    var messageCounts = GatewayMetrics.MessageCounts()
     /// Between channelRead and channelReadComplete.
     var readInProgress = false
     var isDelivering = false
@@ -129,13 +131,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         // A connection that never attached a session has nothing registered; this is a no-op then.
         removeAllReaders()
         services.connectionClosed(connectionID)
+        reportMessageCounts()
         services.metrics.connectionClosed(closeKind ?? .connectionLost)
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let packet = unwrapInboundIn(data)
-        if case .publish(let publish) = packet { services.metrics.messageReceived(qos: publish.qos) }
+        if case .publish(let publish) = packet { messageCounts.received[Int(publish.qos.rawValue)] += 1 }
         // What the packets of one read answer is flushed once, at channelReadComplete: one write for a
         // burst of PUBACKs, not one each.
         readInProgress = true
@@ -145,6 +148,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         readInProgress = false
         flushIfNeeded()
+        reportMessageCounts()
         context.fireChannelReadComplete()
     }
 
@@ -201,11 +205,19 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         flushIfNeeded()
     }
 
+    /// Hands the messages counted since the last report to the shared counters.
+    func reportMessageCounts() {
+        guard !messageCounts.isEmpty else { return }
+        services.metrics.add(messageCounts)
+        messageCounts = GatewayMetrics.MessageCounts()
+    }
+
     func flushIfNeeded() {
         // A read or a delivery pass in progress flushes when it ends.
         if needsFlush, !readInProgress, !isDelivering, let context {
             needsFlush = false
             context.flush()
+            reportMessageCounts()
         }
     }
 
@@ -260,7 +272,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     func write(_ packet: MQTTPacket) {
         guard let context else { return }
         context.write(wrapOutboundOut(packet), promise: nil)
-        if case .publish(let publish) = packet { services.metrics.messageSent(qos: publish.qos) }
+        if case .publish(let publish) = packet { messageCounts.sent[Int(publish.qos.rawValue)] += 1 }
         needsFlush = true
     }
 

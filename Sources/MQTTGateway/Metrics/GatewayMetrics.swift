@@ -135,6 +135,22 @@ public final class GatewayMetrics: Sendable {
         messagesSent[Int(qos.rawValue)].increment()
     }
 
+    /// Adds a connection's counts gathered since its last report (`MessageCounts`): the shared counters
+    /// are touched once per event-loop turn of the connection, not once per message.
+    func add(_ counts: MessageCounts) {
+        for qos in 0..<3 {
+            if counts.received[qos] > 0 { messagesReceived[qos].increment(by: counts.received[qos]) }
+            if counts.sent[qos] > 0 { messagesSent[qos].increment(by: counts.sent[qos]) }
+        }
+    }
+
+    /// Messages in and out by QoS, counted by one connection between two reports.
+    struct MessageCounts {
+        var received: [Int64] = [0, 0, 0]
+        var sent: [Int64] = [0, 0, 0]
+        var isEmpty: Bool { received == [0, 0, 0] && sent == [0, 0, 0] }
+    }
+
     func received(bytes: Int) {
         bytesReceived.increment(by: Int64(bytes))
     }
