@@ -87,14 +87,14 @@ final class MessageCollector: @unchecked Sendable {
     }
 
     /// Waits until at least `count` messages arrived, then returns all received so far.
-    func wait(for count: Int, timeout: Duration = .seconds(5)) async throws -> [MQTTMessage] {
+    func wait(for count: Int, timeout: Duration = .seconds(20)) async throws -> [MQTTMessage] {
         try await waitUntil("\(count) messages (have \(received.count))", timeout: timeout) { self.received.count >= count }
         return received
     }
 }
 
 /// Polls `condition` until it holds; throws after `timeout`.
-func waitUntil(_ what: @autoclosure () -> String, timeout: Duration = .seconds(5), _ condition: () async -> Bool) async throws {
+func waitUntil(_ what: @autoclosure () -> String, timeout: Duration = .seconds(20), _ condition: () async -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while !(await condition()) {
         guard ContinuousClock.now < deadline else { throw TestFailure("timed out after \(timeout) waiting for \(what())") }

@@ -152,18 +152,5 @@ struct NodeMetricsTests {
 
 /// Python's prometheus_client, which the metrics tests parse `/metrics` with.
 enum PrometheusParser {
-    static let isAvailable: Bool = {
-        guard MosquittoClient.isAvailable, let python = PahoScenario.python else { return false }
-        guard let child = try? SpawnedProcess(
-            executable: python, arguments: ["-c", "import prometheus_client.parser"], environment: NodeProcess.childEnvironment(),
-            standardOutputPath: "/dev/null", standardErrorPath: "/dev/null"
-        ) else { return false }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if let status = child.exitStatus() { return status == 0 }
-            usleep(10_000)
-        }
-        child.signal(SIGKILL)
-        return false
-    }()
+    static let isAvailable: Bool = MosquittoClient.isAvailable && PahoScenario.pythonSucceeds("import prometheus_client.parser")
 }

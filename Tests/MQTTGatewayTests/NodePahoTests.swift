@@ -707,10 +707,14 @@ enum PahoScenario {
 
     /// python3 with paho-mqtt 2.x importable, and a built mqtt-node.
     static let isAvailable: Bool = {
-        guard let python, NodeProcess.binaryPath != nil else { return false }
-        let check = "import sys, paho.mqtt; sys.exit(0 if int(paho.mqtt.__version__.split('.')[0]) >= 2 else 1)"
-        guard let child = try? SpawnedProcess(
-            executable: python, arguments: ["-c", check], environment: NodeProcess.childEnvironment(),
+        guard NodeProcess.binaryPath != nil else { return false }
+        return pythonSucceeds("import sys, paho.mqtt; sys.exit(0 if int(paho.mqtt.__version__.split('.')[0]) >= 2 else 1)")
+    }()
+
+    /// Whether `python3 -c code` exits 0 (within 30 s).
+    static func pythonSucceeds(_ code: String) -> Bool {
+        guard let python, let child = try? SpawnedProcess(
+            executable: python, arguments: ["-c", code], environment: NodeProcess.childEnvironment(),
             standardOutputPath: "/dev/null", standardErrorPath: "/dev/null"
         ) else { return false }
         let deadline = ContinuousClock.now + .seconds(30)
@@ -720,7 +724,7 @@ enum PahoScenario {
         }
         child.signal(SIGKILL)
         return false
-    }()
+    }
 
     /// A prefix for client identifiers and the first topic level, unique per run.
     static func makePrefix() -> String {
