@@ -70,16 +70,14 @@ extension MQNameServerCommand {
             let logger = Logger(label: "namesrv")
             for warning in warnings { logger.warning("\(warning)") }
 
-            let server = NameServer(configuration: configuration, logger: logger)
-            do {
+            let started = try await ForegroundService.run(logger: logger) {
+                let server = NameServer(configuration: configuration, logger: logger)
                 try await server.start()
-            } catch {
-                logger.critical("cannot start: \(error)")
-                throw ExitCode.failure
-            }
-            try await ForegroundService.runUntilSignalled(logger: logger) {
+                return server
+            } stop: { server in
                 await server.shutdown()
             }
+            guard started else { throw ExitCode.failure }
         }
     }
 

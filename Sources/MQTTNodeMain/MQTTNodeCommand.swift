@@ -97,19 +97,15 @@ extension MQTTNodeCommand {
             if let openFiles = OpenFileLimit.raiseToHardLimit() {
                 logger.info("open-file limit \(openFiles)")
             }
-            let node: MQTTNode
-            do {
-                node = try await MQTTNode.start(
+            let started = try await ForegroundService.run(logger: logger) {
+                try await MQTTNode.start(
                     configuration: configuration, cluster: cluster, logger: logger, metrics: metricsConfiguration,
                     gatewayMetrics: GatewayMetrics(registry: registry)
                 )
-            } catch {
-                logger.critical("cannot start: \(error)")
-                throw ExitCode.failure
-            }
-            try await ForegroundService.runUntilSignalled(logger: logger) {
+            } stop: { node in
                 await node.shutdown()
             }
+            guard started else { throw ExitCode.failure }
         }
     }
 

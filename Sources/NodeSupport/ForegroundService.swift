@@ -23,6 +23,22 @@ public struct ForegroundService: Service {
     /// The signals that stop the server.
     static let signals: [UnixSignal] = [.sigterm, .sigint]
 
+    /// Starts a server with `start` (a failure is logged as "cannot start" and returns false), then runs it
+    /// until SIGTERM or SIGINT and stops it with `stop`; returns true once it is stopped.
+    public static func run<Server: Sendable>(
+        logger: Logger, start: () async throws -> Server, stop: @escaping @Sendable (Server) async -> Void
+    ) async throws -> Bool {
+        let server: Server
+        do {
+            server = try await start()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            return false
+        }
+        try await runUntilSignalled(logger: logger) { await stop(server) }
+        return true
+    }
+
     /// Runs `stop` on the first SIGTERM or SIGINT and returns once it is done.
     public static func runUntilSignalled(logger: Logger, stop: @escaping @Sendable () async -> Void) async throws {
         // Children of some supervisors (and test runners) start with SIGTERM blocked; a server that
