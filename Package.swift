@@ -29,6 +29,8 @@ let package = Package(
         .library(name: "NameServer", targets: ["NameServer"]),
         .library(name: "MQTTAuth", targets: ["MQTTAuth"]),
         .executable(name: "mqnamesrv", targets: ["MQNameServerMain"]),
+        .library(name: "StoreNode", targets: ["StoreNode"]),
+        .executable(name: "mqbroker", targets: ["MQBrokerMain"]),
         .executable(name: "mqadmin", targets: ["MQAdmin"]),
         .library(name: "MQTTGateway", targets: ["MQTTGateway"]),
         .executable(name: "mqtt-node", targets: ["MQTTNodeMain"]),
@@ -145,6 +147,31 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The LMQ store as a network service (the "broker"): wire protocol, server and client.
+        .target(
+            name: "StoreNode",
+            dependencies: [
+                "LMQStore",
+                "MQTTCore",
+                "Remoting",
+                "NameServer",
+                "NodeSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "MQBrokerMain",
+            dependencies: [
+                "StoreNode",
+                "NodeSupport",
+                "Remoting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "MQAdmin",
             dependencies: [
@@ -163,6 +190,8 @@ let package = Package(
                 "MQTTCore",
                 "LMQStore",
                 "NameServer",
+                "Remoting",
+                "StoreNode",
                 "MQTTAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -225,6 +254,18 @@ let package = Package(
         .testTarget(
             name: "NameServerTests",
             dependencies: [
+                "NameServer",
+                "Remoting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "StoreNodeTests",
+            dependencies: [
+                "StoreNode",
+                "LMQStore",
+                "MQTTCore",
                 "NameServer",
                 "Remoting",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -5,8 +5,9 @@
 # Sets $bin to OVERRIDE when it is not empty (the script's *_BIN variable). Otherwise, in a source
 # checkout with a Swift toolchain, to .build/release/PRODUCT, built first when it is missing — and, with
 # `update`, brought up to date (an incremental `swift build -c release`, a no-op when nothing changed),
-# so a node never runs code older than the checkout. Without a toolchain (an unpacked distribution) it
-# takes .build/release/PRODUCT, else .build/debug/PRODUCT, as it is. Expects $home_dir, $program and fail().
+# so a node never runs code older than the checkout. In an unpacked distribution (distribution/build.sh)
+# it takes libexec/PRODUCT. Without a toolchain it takes .build/release/PRODUCT, else .build/debug/PRODUCT,
+# as it is. Expects $home_dir, $program and fail().
 
 resolve_binary() {
     product=$1
@@ -18,6 +19,10 @@ resolve_binary() {
         return
     fi
     release=$home_dir/.build/release/$product
+    if [ ! -f "$home_dir/Package.swift" ] && [ -x "$home_dir/libexec/$product" ]; then
+        bin=$home_dir/libexec/$product
+        return
+    fi
     if [ -f "$home_dir/Package.swift" ] && command -v swift >/dev/null 2>&1; then
         if [ ! -x "$release" ]; then
             printf '%s: building %s (swift build -c release --product %s; the first build takes a few minutes)...\n' \

@@ -53,6 +53,14 @@ public struct StoredMessage: Sendable, Hashable {
     public var commitLogPosition: Int64
     /// Every queue the message went to, with its offset in each.
     public var queueOffsets: [QueueOffset]
+
+    public init(message: LMQMessage, firstTopic: String, storeTimestampMillis: Int64, commitLogPosition: Int64, queueOffsets: [QueueOffset]) {
+        self.message = message
+        self.firstTopic = firstTopic
+        self.storeTimestampMillis = storeTimestampMillis
+        self.commitLogPosition = commitLogPosition
+        self.queueOffsets = queueOffsets
+    }
 }
 
 /// The outcome of an append: where the record went and the offset it got in each queue, in the
@@ -61,4 +69,10 @@ public struct AppendResult: Sendable, Hashable {
     public var commitLogPosition: Int64
     public var queueOffsets: [QueueOffset]
     public var storeTimestampMillis: Int64
+
+    public init(commitLogPosition: Int64, queueOffsets: [QueueOffset], storeTimestampMillis: Int64) {
+        self.commitLogPosition = commitLogPosition
+        self.queueOffsets = queueOffsets
+        self.storeTimestampMillis = storeTimestampMillis
+    }
 }

@@ -569,6 +569,11 @@ public struct LMQReadResult: Sendable, Hashable {
     public struct Message: Sendable, Hashable {
         public var offset: Int64
         public var message: StoredMessage
+
+        public init(offset: Int64, message: StoredMessage) {
+            self.offset = offset
+            self.message = message
+        }
     }
 
     public var status: Status
@@ -577,6 +582,14 @@ public struct LMQReadResult: Sendable, Hashable {
     public var nextOffset: Int64
     public var minOffset: Int64
     public var maxOffset: Int64
+
+    public init(status: Status, messages: [Message], nextOffset: Int64, minOffset: Int64, maxOffset: Int64) {
+        self.status = status
+        self.messages = messages
+        self.nextOffset = nextOffset
+        self.minOffset = minOffset
+        self.maxOffset = maxOffset
+    }
 }
 
 extension NSCondition {

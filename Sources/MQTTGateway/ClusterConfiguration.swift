@@ -16,18 +16,29 @@ public struct ClusterConfiguration: Sendable, Hashable {
     /// `namesrvListenPort`: the port of the in-process name server of a standalone node; 0 picks a
     /// free one (tests). Default: 9876, where `mqadmin` looks when given no `-n`.
     public var nameServerListenPort: Int
+    /// `storeNodeAddress`: in cluster mode, the `host:port` of the store node (`bin/mqbroker`) this
+    /// gateway keeps its messages and sessions on. Empty: the first store node registered with the name
+    /// servers (by address). Default: empty.
+    public var storeNodeAddress: String?
+    /// `storeNodeWaitSeconds`: in cluster mode, how long a starting gateway waits for a store node to
+    /// register before it gives up. Default: 60.
+    public var storeNodeWaitSeconds: Int
 
     public init(
         nameServerAddresses: [String] = [],
         autoCreateFirstTopic: Bool = true,
         nameServerListenAddress: String = "0.0.0.0",
-        nameServerListenPort: Int = 9876
+        nameServerListenPort: Int = 9876,
+        storeNodeAddress: String? = nil,
+        storeNodeWaitSeconds: Int = 60
     ) {
         precondition((0...65_535).contains(nameServerListenPort), "namesrvListenPort must be 0...65535")
         self.nameServerAddresses = nameServerAddresses
         self.autoCreateFirstTopic = autoCreateFirstTopic
         self.nameServerListenAddress = nameServerListenAddress
         self.nameServerListenPort = nameServerListenPort
+        self.storeNodeAddress = storeNodeAddress
+        self.storeNodeWaitSeconds = storeNodeWaitSeconds
     }
 
     /// Whether the node runs its own name server (no `NAMESRV_ADDR`).
@@ -92,6 +103,16 @@ public struct ClusterConfiguration: Sendable, Hashable {
                 throw .init(message: "namesrvListenPort=\(text), expected an integer in 0...65535")
             }
             configuration.nameServerListenPort = port
+        }
+        if let address = properties["storeNodeAddress"].map({ String($0.trimmed()) }), !address.isEmpty {
+            guard Self.isHostPort(address) else { throw .init(message: "storeNodeAddress: \(address) is not host:port") }
+            configuration.storeNodeAddress = address
+        }
+        if let text = properties["storeNodeWaitSeconds"].map({ String($0.trimmed()) }), !text.isEmpty {
+            guard let seconds = Int(text), seconds >= 0 else {
+                throw .init(message: "storeNodeWaitSeconds=\(text), expected a whole number of seconds")
+            }
+            configuration.storeNodeWaitSeconds = seconds
         }
         return configuration
     }

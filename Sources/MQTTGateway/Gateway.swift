@@ -39,6 +39,21 @@ public final class Gateway: Sendable {
     /// The bound port of the MQTT over secure WebSocket (WSS) listener; nil unless TLS and WebSocket are on.
     public var secureWebSocketPort: Int? { listeners.secureWebSocket?.localAddress?.port }
 
+    /// Where a gateway's messages and sessions are kept.
+    enum StoreBackend: Sendable {
+        /// An LMQ store and its metadata in this process, under `configuration.store` (standalone mode).
+        case local
+        /// A store node (cluster mode).
+        case remote(any GatewayMessageStore, any LMQMetadataStoring)
+
+        var isRemote: Bool {
+            switch self {
+            case .local: false
+            case .remote: true
+            }
+        }
+    }
+
     /// Opens the store, builds the authenticator and starts listening. Returns once the port accepts
     /// connections. `metadataPublisher` is told of the first topics and wildcard filters clients use.
     public static func start(
@@ -48,24 +63,53 @@ public final class Gateway: Sendable {
         metadataPublisher: ClusterMetadataPublisher? = nil,
         metrics: GatewayMetrics = GatewayMetrics()
     ) async throws -> Gateway {
+        try await start(
+            configuration: configuration, logger: logger, threads: threads, metadataPublisher: metadataPublisher, metrics: metrics,
+            storeBackend: .local
+        )
+    }
+
+    static func start(
+        configuration: GatewayConfiguration,
+        logger: Logger,
+        threads: Int,
+        metadataPublisher: ClusterMetadataPublisher?,
+        metrics: GatewayMetrics,
+        storeBackend: StoreBackend
+    ) async throws -> Gateway {
         let authManager = try await configuration.auth.makeAuthManager()
         let authorizationManager = try await configuration.auth.makeAuthorizationManager()
-        let store = try LMQStore(configuration: configuration.store, logger: logger)
-        let metadata: LMQMetadataStore
-        do {
-            metadata = try await LMQMetadataStore.open(storePathRootDir: configuration.store.storePathRootDir)
-        } catch {
-            try? store.close()
-            throw error
+        let store: any GatewayMessageStore
+        let metadata: any LMQMetadataStoring
+        switch storeBackend {
+        case .local:
+            let local = try LMQStore(configuration: configuration.store, logger: logger)
+            do {
+                metadata = try await LMQMetadataStore.open(storePathRootDir: configuration.store.storePathRootDir)
+            } catch {
+                try? local.close()
+                throw error
+            }
+            store = LocalMessageStore(local)
+        case .remote(let remote, let remoteMetadata):
+            store = remote
+            metadata = remoteMetadata
         }
         let services = GatewayServices(
             configuration: configuration, store: store, metadata: metadata, authManager: authManager, logger: logger,
-            metadataPublisher: metadataPublisher, authorizationManager: authorizationManager, metrics: metrics
+            metadataPublisher: metadataPublisher, authorizationManager: authorizationManager, metrics: metrics,
+            isClustered: storeBackend.isRemote
         )
+        if let remote = store as? RemoteMessageStore {
+            // Before recovery adds the stored sessions' filters, so the store node hears of them too.
+            services.router.observeDispatch { filter, clientIdentifier, added in
+                remote.dispatchChanged(filter, clientIdentifier: clientIdentifier, added: added)
+            }
+        }
         do {
             try await SessionMaintenance.recoverSessions(services: services)
         } catch {
-            try? store.close()
+            try? await store.close()
             try? await metadata.close()
             throw error
         }
@@ -95,7 +139,7 @@ public final class Gateway: Sendable {
             services.maintenance.stop()
             services.wills.cancelAll()
             store.removeArrivalListener(listenerID)
-            try? store.close()
+            try? await store.close()
             try? await metadata.close()
             try? await group.shutdownGracefully()
             throw error
@@ -104,8 +148,9 @@ public final class Gateway: Sendable {
             configuration: configuration, services: services, serverChannel: channel, group: group, arrivalListenerID: listenerID,
             listeners: listeners
         )
+        services.boundNodeName.withLockedValue { $0 = MQTTNode.advertisedAddress(host: configuration.host, port: gateway.port) }
         logger.info("MQTT gateway listening", metadata: [
-            "address": "\(configuration.host):\(gateway.port)", "store": "\(configuration.store.storePathRootDir)",
+            "address": "\(configuration.host):\(gateway.port)", "store": "\(store.location)",
             "flushDiskType": "\(configuration.store.flushDiskType.rawValue)",
         ])
         return gateway
@@ -131,7 +176,7 @@ public final class Gateway: Sendable {
         services.wills.cancelAll()
         services.store.removeArrivalListener(arrivalListenerID)
         do {
-            try services.store.close()
+            try await services.store.close()
             try await services.metadata.close()
         } catch {
             services.logger.error("closing the store failed: \(error)")

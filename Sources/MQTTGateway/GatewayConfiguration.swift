@@ -4,6 +4,7 @@ import LMQStore
 import MQTTAuth
 import MQTTCore
 import NameServer
+import StoreNode
 
 /// What one gateway node needs to run: where it listens, the limits of its connections, its store and
 /// its authentication. `load(directory:)` reads it from a `conf/` folder.
@@ -66,30 +67,12 @@ public struct GatewayConfiguration: Sendable {
             connect, "maxPacketSizeInByte", file: "connect.conf", default: 1_048_576,
             range: 2...MQTTPacketDecoder.Limits.protocolMaximumPacketSizeBytes
         )
-        guard let storePath = broker["storePathRootDir"].flatMap({ $0.isEmpty ? nil : $0 }) else {
-            throw LoadError(message: "broker.conf: storePathRootDir must be set")
-        }
-        let flushDiskType: FlushDiskType
-        switch broker["flushDiskType"] {
-        case nil, "": flushDiskType = .asyncFlush
-        case .some(let text):
-            guard let parsed = FlushDiskType(rawValue: text) else {
-                throw LoadError(message: "broker.conf: flushDiskType=\(text), expected ASYNC_FLUSH or SYNC_FLUSH")
-            }
-            flushDiskType = parsed
-        }
-        let flushInterval = try integer(broker, "flushIntervalCommitLog", file: "broker.conf", default: 500, range: 1...3_600_000)
-        var store = LMQStore.Configuration(
-            storePathRootDir: NameServerConfiguration.expandingTilde(storePath),
-            flushDiskType: flushDiskType,
-            flushIntervalCommitLogMillis: flushInterval
-        )
-        if broker["mappedFileSizeCommitLog"] != nil {
-            store.mappedFileSizeCommitLog = try integer(
-                broker, "mappedFileSizeCommitLog", file: "broker.conf", default: store.mappedFileSizeCommitLog,
-                // A segment must hold the largest message and its header.
-                range: (store.limits.maxMessageSizeBytes + 64 * 1024)...Int(Int32.max)
-            )
+        // The store settings are the store node's (StoreNode.BrokerConfiguration), shared with the standalone node.
+        let store: LMQStore.Configuration
+        do {
+            store = try BrokerConfiguration.storeConfiguration(properties: broker)
+        } catch {
+            throw LoadError(message: error.message)
         }
         let auth: AuthConfiguration
         do {

@@ -72,7 +72,7 @@ extension GatewayServices {
     static var wallClockMillis: Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
 
     /// The name this node writes into the session records it holds.
-    var nodeName: String { "\(configuration.host):\(configuration.mqttPort)" }
+    var nodeName: String { boundNodeName.withLockedValue { $0 } ?? "\(configuration.host):\(configuration.mqttPort)" }
 }
 
 extension GatewayServices {

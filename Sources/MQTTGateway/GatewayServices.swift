@@ -6,9 +6,11 @@ import NIOConcurrencyHelpers
 /// The parts of a node that every connection shares: the store, the authenticator and the registries.
 final class GatewayServices: Sendable {
     let configuration: GatewayConfiguration
-    let store: LMQStore
-    /// Retained messages, persistent sessions and their consume offsets, in SQLite.
-    let metadata: LMQMetadataStore
+    /// The commit log and the light message queues: in this process, or a store node's.
+    let store: any GatewayMessageStore
+    /// Retained messages, persistent sessions and their consume offsets: SQLite in this process, or a
+    /// store node's.
+    let metadata: any LMQMetadataStoring
     let authManager: any AuthManager
     /// The ACL (`aclFile`); `nil` when there is none and everything is allowed.
     let authorizationManager: (any AuthorizationManager)?
@@ -27,14 +29,19 @@ final class GatewayServices: Sendable {
     /// Told of first topics and wildcard filters in use, to keep the name server current; `nil` when
     /// the node reports to no name server.
     let metadataPublisher: ClusterMetadataPublisher?
+    /// The store is a store node shared with other gateways (cluster mode).
+    let isClustered: Bool
+    /// The address other nodes know this gateway by, once its listener is bound (`nodeName`).
+    let boundNodeName = NIOLockedValueBox<String?>(nil)
     private let liveConnections = NIOLockedValueBox<[UInt64: ConnectionHandle]>([:])
     private let lastConnectionID = NIOLockedValueBox<UInt64>(0)
 
     init(
-        configuration: GatewayConfiguration, store: LMQStore, metadata: LMQMetadataStore, authManager: any AuthManager, logger: Logger,
+        configuration: GatewayConfiguration, store: any GatewayMessageStore, metadata: any LMQMetadataStoring, authManager: any AuthManager, logger: Logger,
         metadataPublisher: ClusterMetadataPublisher? = nil, authorizationManager: (any AuthorizationManager)? = nil,
-        metrics: GatewayMetrics = GatewayMetrics()
+        metrics: GatewayMetrics = GatewayMetrics(), isClustered: Bool = false
     ) {
+        self.isClustered = isClustered
         self.metrics = metrics
         self.limitCounters = LimitCounters(metrics: metrics)
         self.configuration = configuration

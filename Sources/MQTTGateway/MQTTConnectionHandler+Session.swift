@@ -1,6 +1,7 @@
 import LMQStore
 import MQTTCore
 import NIOCore
+import StoreNode
 
 /// Sessions: attaching (new or resumed from the store), the journal of a stored session, detaching.
 ///
@@ -91,6 +92,17 @@ extension MQTTConnectionHandler {
         let group = LMQNaming.consumerGroupName(clientId: clientIdentifier)
         let now = GatewayServices.wallClockMillis
         var existing = try await metadata.session(clientIdentifier: clientIdentifier)
+        // A store node is asked where the session's queues end, so that reading starts at the right offset.
+        var queues = [LMQNaming.p2pLMQName(clientId: clientIdentifier)]
+        var filters: [TopicFilter] = []
+        if let existing, !attachment.cleanStart {
+            filters = existing.subscriptions.compactMap { try? TopicFilter($0.topicFilter) }
+            queues += filters.map(\.lmqName)
+        }
+        let registering = services.store.unregisteredFilters(filters).map {
+            DispatchRegistration(filter: $0.string, clientIdentifier: clientIdentifier)
+        }
+        try await services.store.prepare(queues: services.store.unpreparedQueues(queues), registering: registering)
         if let record = existing, let expiresAt = record.expiresAtMillis, expiresAt <= now {
             existing = nil
             try await services.endSession(record)
@@ -140,7 +152,7 @@ extension MQTTConnectionHandler {
                     if attachment.sessionExpiryIntervalSeconds == 0 {
                         try await services.endSession(clientIdentifier: clientIdentifier)
                     } else {
-                        try await services.metadata.markDisconnected(clientIdentifier: clientIdentifier, atMillis: GatewayServices.wallClockMillis)
+                        try await services.metadata.markDisconnected(clientIdentifier: clientIdentifier, atMillis: GatewayServices.wallClockMillis, sessionExpiryIntervalSeconds: nil)
                     }
                 } catch {
                     services.logger.error("releasing the session of \(clientIdentifier) failed: \(error)")

@@ -4,6 +4,7 @@ import Logging
 import MQTTAuth
 import MQTTCore
 import NIOCore
+import StoreNode
 
 /// Runs one MQTT connection: feeds what happens (packets, decode errors, timers, answers of the store
 /// and the authenticator) to its `ServerConnectionStateMachine` and executes the actions it returns.
@@ -73,6 +74,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var messageCounts = GatewayMetrics.MessageCounts()
     /// Between channelRead and channelReadComplete.
     var readInProgress = false
+    /// Packets received while a SUBSCRIBE waits for the store node to say where its queues end, in order;
+    /// nil when nothing waits.
+    private var parkedPackets: [MQTTPacket]?
     var isDelivering = false
     var deliverAgain = false
     /// Who the client is and its ACL rules (MQTTConnectionHandler+Access.swift).
@@ -142,7 +146,65 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         // What the packets of one read answer is flushed once, at channelReadComplete: one write for a
         // burst of PUBACKs, not one each.
         readInProgress = true
+        receive(packet)
+    }
+
+    /// Hands `packet` to the machine, unless packets wait for queues to be prepared: then it waits too.
+    private func receive(_ packet: MQTTPacket) {
+        if parkedPackets != nil {
+            parkedPackets?.append(packet)
+            return
+        }
+        if case .subscribe(let subscribe) = packet, parkUntilPrepared(subscribe) {
+            parkedPackets?.append(packet)
+            return
+        }
         run(machine.packetReceived(packet, nowMillis: Self.nowMillis))
+    }
+
+    /// With a store node, a new subscription starts at its queue's end, which the gateway may not know
+    /// yet: the SUBSCRIBE, and every packet after it (their order matters: a PUBLISH after a SUBSCRIBE to
+    /// its topic must reach the new subscription), wait until the store node says. Returns false when
+    /// nothing needs to wait.
+    private func parkUntilPrepared(_ subscribe: SubscribePacket) -> Bool {
+        let filters = subscribe.subscriptions.compactMap { try? TopicFilter($0.topicFilter) }
+        let store = services.store
+        let unprepared = store.unpreparedQueues(filters.map(\.lmqName))
+        let unregistered = store.unregisteredFilters(filters)
+        guard !unprepared.isEmpty || !unregistered.isEmpty, let clientIdentifier = attachedClientIdentifier, let context, let eventLoop else {
+            return false
+        }
+        let registering = unregistered.map { DispatchRegistration(filter: $0.string, clientIdentifier: clientIdentifier) }
+        parkedPackets = []
+        context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask { try await store.prepare(queues: unprepared, registering: registering) }
+        promise.futureResult.assumeIsolated().whenComplete { [self] result in
+            if case .failure(let error) = result {
+                // Starting the subscription at a guessed offset would lose or repeat messages.
+                logger.error("the store did not say where \(unprepared.count) queues end: \(error); closing the connection")
+                parkedPackets = nil
+                self.context?.close(promise: nil)
+                return
+            }
+            let packets = parkedPackets ?? []
+            parkedPackets = nil
+            if readingPaused && pendingAppends <= Self.maximumPendingAppends / 2 { readingPaused = false }
+            if !readingPaused, let context = self.context {
+                context.channel.setOption(.autoRead, value: true).whenComplete { _ in }
+                context.read()
+            }
+            for (index, packet) in packets.enumerated() {
+                guard parkedPackets == nil else {
+                    // Parked again (another SUBSCRIBE to new queues): the rest waits behind it, in order.
+                    parkedPackets?.append(contentsOf: packets[index...])
+                    break
+                }
+                run(machine.packetReceived(packet, nowMillis: Self.nowMillis))
+            }
+            flushIfNeeded()
+        }
+        return true
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -343,7 +405,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         // without one append waiting for the previous one's sync (under SYNC_FLUSH, one group commit covers
         // all of this connection's PUBLISHes in flight).
         let appendStarted = NIODeadline.now()
-        let pending: LMQStore.PendingAppend
+        let pending: GatewayPendingWrite
         do {
             pending = try services.store.write(message, to: queues)
         } catch {
@@ -356,20 +418,19 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         // [MQTT-4.3.3-10]: a stored session records the QoS 2 identifier before PUBREC, so a resend after a
         // reconnect is recognised and not stored twice.
         let pendingPubRel = sessionStored && publish.qos == .exactlyOnce ? publish.packetIdentifier : nil
-        let waitsForSync = services.configuration.store.flushDiskType == .syncFlush && publish.qos != .atMostOnce
-        guard waitsForSync || message.retain || pendingPubRel != nil else {
+        guard !pending.isSettled || message.retain || pendingPubRel != nil else {
             // [MQTT-4.3.2-4]: the store holds it per its flush policy (ASYNC_FLUSH: written is enough).
             if let identifier = publish.packetIdentifier { storedPublishes.append(identifier) }
             services.metrics.storeAppended(since: appendStarted)
             return
         }
-        let store = services.store
         let metadata = services.metadata
-        let durable = eventLoop.makePromise(of: Void.self)
-        durable.completeWithTask { try await store.waitUntilDurable(pending) }
+        let durable = eventLoop.makePromise(of: AppendResult.self)
+        // Under SYNC_FLUSH, or on a store node: the acknowledgement waits for the store's answer.
+        durable.completeWithTask { try await pending.completion() }
         // Retained messages and identifiers are written one after another, so the last RETAIN of a topic wins.
         let previous = metadataChain ?? eventLoop.makeSucceededVoidFuture()
-        let completed = previous.and(durable.futureResult).flatMap { _ -> EventLoopFuture<Void> in
+        let completed = previous.and(durable.futureResult).flatMap { _, stored -> EventLoopFuture<Void> in
             guard message.retain || pendingPubRel != nil else { return eventLoop.makeSucceededVoidFuture() }
             let promise = eventLoop.makePromise(of: Void.self)
             promise.completeWithTask {
@@ -377,7 +438,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                     // [MQTT-3.3.1-5], [MQTT-3.3.1-6]: kept (or, with an empty payload, deleted) before the PUBACK.
                     try await metadata.setRetained(RetainedMessage(
                         topic: message.topic, payload: message.payload, qos: message.qos, properties: message.properties,
-                        storeTimestampMillis: pending.result.storeTimestampMillis
+                        storeTimestampMillis: stored.storeTimestampMillis
                     ))
                 }
                 if let pendingPubRel, let clientIdentifier {
@@ -396,7 +457,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         }
         completed.assumeIsolated().whenComplete { [self] result in
             pendingAppends -= 1
-            if readingPaused && pendingAppends <= Self.maximumPendingAppends / 2, let context = self.context {
+            if readingPaused && pendingAppends <= Self.maximumPendingAppends / 2, parkedPackets == nil, let context = self.context {
                 readingPaused = false
                 context.channel.setOption(.autoRead, value: true).whenComplete { _ in }
                 context.read()

@@ -2,6 +2,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import NameServer
+import Remoting
+import StoreNode
 
 /// A node as `mqtt-node` runs it: the gateway on its LMQ store and, in standalone mode (no
 /// `NAMESRV_ADDR`), the name server in the same process — listening on `namesrvListenPort`, so `mqadmin`
@@ -65,18 +67,23 @@ public final class MQTTNode: Sendable {
             nameServer = server
             publisher = ClusterMetadataPublisher(nameServers: [server.client], configuration: publisherConfiguration, logger: logger)
         } else {
-            // Reaching remote name servers needs the network client here; until then the node runs
-            // without reporting to them.
-            logger.warning("NAMESRV_ADDR is set but this node does not report to remote name servers yet", metadata: [
-                "NAMESRV_ADDR": "\(cluster.nameServerAddresses.joined(separator: ";"))",
-            ])
             nameServer = nil
-            publisher = nil
+            publisher = ClusterMetadataPublisher(
+                nameServers: try cluster.nameServerClients(), configuration: publisherConfiguration, logger: logger
+            )
         }
         let gateway: Gateway
         do {
+            let storeBackend: Gateway.StoreBackend
+            if cluster.isStandalone {
+                storeBackend = .local
+            } else {
+                let client = try await StoreNodeDiscovery.connect(cluster: cluster, logger: logger)
+                storeBackend = .remote(RemoteMessageStore(client: client, logger: logger), client)
+            }
             gateway = try await Gateway.start(
-                configuration: configuration, logger: logger, threads: threads, metadataPublisher: publisher, metrics: gatewayMetrics
+                configuration: configuration, logger: logger, threads: threads, metadataPublisher: publisher, metrics: gatewayMetrics,
+                storeBackend: storeBackend
             )
         } catch {
             await nameServer?.shutdown()

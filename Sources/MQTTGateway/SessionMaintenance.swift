@@ -66,6 +66,12 @@ final class SessionMaintenance: Sendable {
     /// and one with expiry 0 ends; a will still waiting for its delay is scheduled again.
     static func recoverSessions(services: GatewayServices) async throws {
         let records = try await services.metadata.allSessions()
+        if services.isClustered {
+            // The sessions belong to the cluster: those connected are on other gateways. Only the dispatch
+            // targets are this gateway's business.
+            for record in records { addDispatch(record, services: services) }
+            return
+        }
         let now = GatewayServices.wallClockMillis
         var interrupted = 0
         for record in records {
@@ -79,7 +85,7 @@ final class SessionMaintenance: Sendable {
                     }
                     continue
                 }
-                try await services.metadata.markDisconnected(clientIdentifier: clientIdentifier, atMillis: now)
+                try await services.metadata.markDisconnected(clientIdentifier: clientIdentifier, atMillis: now, sessionExpiryIntervalSeconds: nil)
                 addDispatch(record, services: services)
                 if let will = record.will {
                     services.publishWill(

@@ -58,7 +58,7 @@ final class SharedSubscriptionGroup: Sendable {
 
     /// Up to `maximum` messages for the member `connectionID`: handed-back ones first, then the next ones of
     /// the queue. Empty when there is nothing new.
-    func take(for connectionID: UInt64, maximum: Int, store: LMQStore) -> [LMQReadResult.Message] {
+    func take(for connectionID: UInt64, maximum: Int, store: any GatewayMessageStore) -> [LMQReadResult.Message] {
         state.withLockedValue { state in
             var taken: [LMQReadResult.Message] = []
             if !state.returned.isEmpty {

@@ -16,18 +16,31 @@ final class SubscriptionRouter: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    /// Told of every change of the dispatch targets, in order (cluster mode: the store node dispatches,
+    /// so that a PUBLISH on any gateway reaches the wildcard filters of every gateway's sessions).
+    private let dispatchObserver = NIOLockedValueBox<DispatchObserver?>(nil)
+
+    /// Called with a wildcard filter, the client identifier of the session holding it, and whether it was
+    /// added (or removed).
+    typealias DispatchObserver = @Sendable (_ filter: TopicFilter, _ clientIdentifier: String, _ added: Bool) -> Void
+
+    func observeDispatch(_ observer: @escaping DispatchObserver) {
+        dispatchObserver.withLockedValue { $0 = observer }
+    }
 
     /// Makes `filter` a dispatch target for as long as the session of `clientIdentifier` holds it (only
     /// wildcard filters need it: a topic's own queue always gets its messages).
     func addDispatch(_ filter: TopicFilter, clientIdentifier: String) {
         guard filter.hasWildcards else { return }
-        state.withLockedValue { _ = $0.wildcardFilters.insert(filter, value: clientIdentifier) }
+        let added = state.withLockedValue { $0.wildcardFilters.insert(filter, value: clientIdentifier) }
+        if added, let observer = dispatchObserver.withLockedValue({ $0 }) { observer(filter, clientIdentifier, true) }
     }
 
     /// Undoes `addDispatch`.
     func removeDispatch(_ filter: TopicFilter, clientIdentifier: String) {
         guard filter.hasWildcards else { return }
-        state.withLockedValue { _ = $0.wildcardFilters.remove(filter, value: clientIdentifier) }
+        let removed = state.withLockedValue { $0.wildcardFilters.remove(filter, value: clientIdentifier) }
+        if removed, let observer = dispatchObserver.withLockedValue({ $0 }) { observer(filter, clientIdentifier, false) }
     }
 
     /// Registers `handle` as a reader of `queue`, woken when it grows.

@@ -60,22 +60,46 @@ public final class RemotingClient: Sendable {
         var isShutDown = false
     }
 
+    /// What happened to the connection to an address (see ``init(configuration:eventLoopGroup:logger:onServerRequest:onConnectionEvent:)``).
+    public enum ConnectionEvent: Sendable, Hashable {
+        /// A connection is established (the first one, or a new one after a close).
+        case opened
+        /// The connection closed; requests in flight on it failed, and the next request opens a new one.
+        case closed
+    }
+
+    /// Called on the connection's event loop with each oneway request a server pushes; keep it short.
+    public typealias ServerRequestHandler = @Sendable (RemotingCommand, RemotingAddress) -> Void
+    /// Called on the connection's event loop when a connection opens or closes.
+    public typealias ConnectionEventHandler = @Sendable (RemotingAddress, ConnectionEvent) -> Void
+
     public let configuration: Configuration
     private let group: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    private let onServerRequest: ServerRequestHandler?
+    private let onConnectionEvent: ConnectionEventHandler?
 
     /// - Parameters:
     ///   - eventLoopGroup: where connections run. Default: the process-wide NIO group.
     ///   - logger: connection events (debug) and malformed frames from servers (warning).
+    ///   - onServerRequest: gets the oneway requests servers push on the client's connections
+    ///     (notifications); without it they are dropped. Requests that expect a response are answered
+    ///     `REQUEST_CODE_NOT_SUPPORTED` either way.
+    ///   - onConnectionEvent: told when a connection to an address opens and when it closes, so an owner
+    ///     can restore per-connection state (e.g. subscriptions to notifications) on the next one.
     public init(
         configuration: Configuration = Configuration(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "remoting.client")
+        logger: Logger = Logger(label: "remoting.client"),
+        onServerRequest: ServerRequestHandler? = nil,
+        onConnectionEvent: ConnectionEventHandler? = nil
     ) {
         self.configuration = configuration
         self.group = eventLoopGroup
         self.logger = logger
+        self.onServerRequest = onServerRequest
+        self.onConnectionEvent = onConnectionEvent
     }
 
     /// Sends `request` to `address` and returns the response, whatever its code.
@@ -127,6 +151,52 @@ public final class RemotingClient: Sendable {
         }
     }
 
+    /// Sends `request` and returns its response, whatever its code, keeping the order of calls: requests
+    /// sent one after another reach the wire in that order, even while the connection is still being
+    /// opened (they wait on it together). Unlike ``invoke(_:to:timeout:)`` a request is never sent twice:
+    /// if the connection closes first it fails with ``RemotingError/connectionClosed(address:reason:)``.
+    /// Requests written in one event-loop tick share one flush.
+    ///
+    /// - Parameter timeout: how long to wait for the response once the connection is up. Default:
+    ///   ``Configuration/requestTimeout``.
+    public func send(_ request: RemotingCommand, to address: RemotingAddress, timeout: Duration? = nil) -> EventLoopFuture<RemotingCommand> {
+        let connection: EventLoopFuture<any Channel>
+        switch lookUpChannel(to: address) {
+        case .shutDown:
+            return group.next().makeFailedFuture(RemotingError.clientShutDown)
+        case .existing(let existing):
+            connection = existing
+        case .connect(let promise):
+            connect(to: address, promise: promise)
+            connection = promise.futureResult
+        }
+        do {
+            try RemotingFrameEncoder.validate(request, limits: configuration.limits)
+        } catch {
+            return connection.eventLoop.makeFailedFuture(RemotingError.invalidRequest(error))
+        }
+        let connectTimeout = configuration.connectTimeout
+        let requestTimeout = TimeAmount(timeout ?? configuration.requestTimeout)
+        // Callbacks on one future run in the order they were added, and a completed future's callbacks
+        // run on its loop in call order: either way the writes keep the order of the calls.
+        return connection.flatMapError { error in
+            let remotingError = (error as? RemotingError) ?? Self.connectError(error, address: address, timeout: connectTimeout)
+            return connection.eventLoop.makeFailedFuture(remotingError)
+        }.flatMap { channel in
+            let promise = channel.eventLoop.makePromise(of: RemotingCommand.self)
+            let message = RemotingClientHandler.Request(command: request, timeout: requestTimeout, responsePromise: promise, flushesLater: true)
+            channel.write(message).whenFailure { error in
+                promise.fail(RemotingError.connectionClosed(address: "\(address)", reason: "\(error)"))
+            }
+            return promise.futureResult.flatMapErrorThrowing { error in
+                if let error = error as? RemotingClientHandler.NotSent {
+                    throw RemotingError.connectionClosed(address: "\(address)", reason: error.reason)
+                }
+                throw error
+            }
+        }
+    }
+
     /// Sends `request` without waiting for (or getting) a response; returns once it is written.
     public func invokeOneway(_ request: RemotingCommand, to address: RemotingAddress) async throws(RemotingError) {
         do {
@@ -169,8 +239,8 @@ public final class RemotingClient: Sendable {
         case shutDown
     }
 
-    private func channel(to address: RemotingAddress) async throws(RemotingError) -> any Channel {
-        let lookup = state.withLockedValue { state -> Lookup in
+    private func lookUpChannel(to address: RemotingAddress) -> Lookup {
+        state.withLockedValue { state -> Lookup in
             guard !state.isShutDown else { return .shutDown }
             switch state.connections[address] {
             case .ready(let channel):
@@ -183,8 +253,11 @@ public final class RemotingClient: Sendable {
                 return .connect(promise)
             }
         }
+    }
+
+    private func channel(to address: RemotingAddress) async throws(RemotingError) -> any Channel {
         let future: EventLoopFuture<any Channel>
-        switch lookup {
+        switch lookUpChannel(to: address) {
         case .shutDown:
             throw .clientShutDown
         case .existing(let existing):
@@ -207,6 +280,8 @@ public final class RemotingClient: Sendable {
         let configuration = self.configuration
         let logger = self.logger
         let state = self.state
+        let onConnectionEvent = self.onConnectionEvent
+        let onRequest = Self.boundRequestHandler(onServerRequest, address: address)
         logger.debug("connecting", metadata: ["remoting.peer": "\(address)"])
         ClientBootstrap(group: promise.futureResult.eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
@@ -217,7 +292,8 @@ public final class RemotingClient: Sendable {
                         ByteToMessageHandler(RemotingFrameDecoder(limits: configuration.limits)),
                         MessageToByteHandler(RemotingFrameEncoderHandler(limits: configuration.limits)),
                         RemotingClientHandler(
-                            address: "\(address)", maxInFlight: configuration.maxInFlightRequestsPerConnection, logger: logger
+                            address: "\(address)", maxInFlight: configuration.maxInFlightRequestsPerConnection, logger: logger,
+                            onRequest: onRequest
                         ),
                         RemotingProtocolErrorHandler(logger: logger, peerRole: "server")
                     )
@@ -244,6 +320,7 @@ public final class RemotingClient: Sendable {
                 channel.close(promise: nil)
                 return
             }
+            onConnectionEvent?(address, .opened)
             channel.closeFuture.whenComplete { _ in
                 logger.debug("connection closed", metadata: ["remoting.peer": "\(address)"])
                 state.withLockedValue { state in
@@ -251,8 +328,14 @@ public final class RemotingClient: Sendable {
                         state.connections[address] = nil
                     }
                 }
+                onConnectionEvent?(address, .closed)
             }
         }
+    }
+
+    private static func boundRequestHandler(_ handler: ServerRequestHandler?, address: RemotingAddress) -> (@Sendable (RemotingCommand) -> Void)? {
+        guard let handler else { return nil }
+        return { command in handler(command, address) }
     }
 
     private static func connectError(_ error: any Error, address: RemotingAddress, timeout: Duration) -> RemotingError {

@@ -16,6 +16,9 @@ final class RemotingClientHandler: ChannelDuplexHandler {
         var timeout: TimeAmount
         /// Completed with the response; `nil` for a oneway request, which completes with its write.
         var responsePromise: EventLoopPromise<RemotingCommand>?
+        /// Written without a flush of its own: one flush at the end of the loop tick covers every request
+        /// written in it (``RemotingClient/send(_:to:timeout:)``).
+        var flushesLater = false
     }
 
     /// The request never left this process: the channel was closed before it could be written. Safe to
@@ -32,15 +35,32 @@ final class RemotingClientHandler: ChannelDuplexHandler {
     private let address: String
     private let maxInFlight: Int
     private let logger: Logger
+    /// Gets the oneway requests the server pushes; nil: they are dropped.
+    private let onRequest: (@Sendable (RemotingCommand) -> Void)?
     private var inFlight: [Int32: InFlight] = [:]
+    /// A flush is scheduled for the end of this loop tick.
+    private var flushScheduled = false
     private var lastOpaque: Int32 = 0
     /// Why the connection is going away, for the errors of the requests it takes with it.
     private var closeReason: String?
 
-    init(address: String, maxInFlight: Int, logger: Logger) {
+    init(address: String, maxInFlight: Int, logger: Logger, onRequest: (@Sendable (RemotingCommand) -> Void)? = nil) {
         self.address = address
         self.maxInFlight = maxInFlight
         self.logger = logger
+        self.onRequest = onRequest
+    }
+
+    /// Flushes once after the writes of this tick (those already queued on the loop run first).
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            handler.value.flushScheduled = false
+            boundContext.value.flush()
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -86,6 +106,7 @@ final class RemotingClientHandler: ChannelDuplexHandler {
             }
         }
         context.write(Self.wrapOutboundOut(command), promise: writePromise)
+        if request.flushesLater { scheduleFlush(context: context) }
     }
 
     /// The next opaque not in use: they wrap around after 2^32 requests, and a very slow request could
@@ -106,6 +127,10 @@ final class RemotingClientHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let command = Self.unwrapInboundIn(data)
         guard command.isResponse else {
+            if command.isOneway, let onRequest {
+                onRequest(command)
+                return
+            }
             // This client serves no requests; say so rather than leave the peer waiting.
             logger.debug("request from server ignored", metadata: ["remoting.peer": "\(address)", "remoting.code": "\(command.code)"])
             if !command.isOneway {

@@ -7,6 +7,15 @@ public struct RemotingRequestContext: Sendable {
     public var remoteAddress: SocketAddress?
     /// The server's logger, with the peer in its metadata.
     public var logger: Logger
+    /// The connection the request came on: a handler keeps it to push oneway requests to the client later
+    /// (notifications), and learns from ``RemotingServerConnection/closeFuture`` when it goes away.
+    public var connection: RemotingServerConnection?
+
+    public init(remoteAddress: SocketAddress?, logger: Logger, connection: RemotingServerConnection? = nil) {
+        self.remoteAddress = remoteAddress
+        self.logger = logger
+        self.connection = connection
+    }
 }
 
 /// Thrown by a request handler to answer with a specific response code and remark.

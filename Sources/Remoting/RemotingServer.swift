@@ -22,6 +22,19 @@ public final class RemotingServer: Sendable {
     /// Throw ``RemotingResponseError`` to answer with a given code.
     public typealias Handler = @Sendable (RemotingCommand, RemotingRequestContext) async throws -> RemotingCommand
 
+    /// Runs one request synchronously on the connection's event loop, in the order the requests of that
+    /// connection arrived; the returned future completes with the response (a failed future is answered
+    /// like a handler that throws). Keep the synchronous part short: it holds up the loop.
+    public typealias OnLoopHandler = @Sendable (RemotingCommand, RemotingRequestContext) -> EventLoopFuture<RemotingCommand>
+
+    /// How a request code is served.
+    enum RegisteredHandler: Sendable {
+        /// In a task of its own, concurrently with the connection's other requests.
+        case concurrent(Handler)
+        /// Started on the event loop in arrival order.
+        case onLoop(OnLoopHandler)
+    }
+
     /// Settings of a server; every field but the address has a default.
     public struct Configuration: Sendable, Hashable {
         /// The address to bind: `0.0.0.0` for every IPv4 interface, `127.0.0.1` for local use only.
@@ -72,7 +85,7 @@ public final class RemotingServer: Sendable {
 
     private struct State {
         var phase: Phase = .idle
-        var handlers: [Int32: Handler] = [:]
+        var handlers: [Int32: RegisteredHandler] = [:]
         var connections: [ObjectIdentifier: any Channel] = [:]
         var requestsRunning = 0
     }
@@ -96,7 +109,19 @@ public final class RemotingServer: Sendable {
     public func register(code: Int32, handler: @escaping Handler) {
         state.withLockedValue { state in
             guard case .idle = state.phase else { preconditionFailure("RemotingServer.register called after start()") }
-            state.handlers[code] = handler
+            state.handlers[code] = .concurrent(handler)
+        }
+    }
+
+    /// Registers an ordered handler for `code`, replacing any earlier one. Call before ``start()``.
+    ///
+    /// The requests of one connection with such codes are started in the order they arrived, each
+    /// synchronously in the connection's `channelRead`: what the handler does before returning its future
+    /// (e.g. an append) happens in arrival order. Their responses still go out as their futures complete.
+    public func register(code: Int32, onLoop handler: @escaping OnLoopHandler) {
+        state.withLockedValue { state in
+            guard case .idle = state.phase else { preconditionFailure("RemotingServer.register called after start()") }
+            state.handlers[code] = .onLoop(handler)
         }
     }
 
@@ -106,7 +131,7 @@ public final class RemotingServer: Sendable {
     /// - Throws: the bind error, e.g. the address is in use.
     @discardableResult
     public func start() async throws -> Int {
-        let handlers = state.withLockedValue { state -> [Int32: Handler] in
+        let handlers = state.withLockedValue { state -> [Int32: RegisteredHandler] in
             guard case .idle = state.phase else { preconditionFailure("RemotingServer.start called twice") }
             state.phase = .starting
             return state.handlers
@@ -228,10 +253,10 @@ public final class RemotingServer: Sendable {
 
     /// The handlers and the server's counters, shared by every connection.
     struct Dispatcher: Sendable {
-        let handlers: [Int32: Handler]
+        let handlers: [Int32: RegisteredHandler]
         fileprivate let server: RemotingServer
 
-        func handler(for code: Int32) -> Handler? { handlers[code] }
+        func handler(for code: Int32) -> RegisteredHandler? { handlers[code] }
         func requestStarting() -> Bool { server.requestStarting() }
         func requestFinished() { server.requestFinished() }
     }

@@ -92,27 +92,57 @@ final class RemotingServerHandler: ChannelDuplexHandler {
         inFlight += 1
         var requestLogger = logger
         requestLogger[metadataKey: "remoting.peer"] = "\(context.remoteAddress.map { "\($0)" } ?? "unknown")"
-        let requestContext = RemotingRequestContext(remoteAddress: context.remoteAddress, logger: requestLogger)
+        let requestContext = RemotingRequestContext(
+            remoteAddress: context.remoteAddress, logger: requestLogger, connection: RemotingServerConnection(channel: context.channel)
+        )
         let handlerBox = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         let dispatcher = self.dispatcher
+        switch handler {
+        case .concurrent(let handler):
+            Self.run(handler, request: request, requestContext: requestContext) { response in
+                eventLoop.execute {
+                    handlerBox.value.finished(request, response: response)
+                    // Counted as finished once its response is written, so a shutdown waiting for running
+                    // requests does not close the connection under it.
+                    dispatcher.requestFinished()
+                }
+            }
+        case .onLoop(let handler):
+            // Called here, synchronously, so the requests of this connection start in arrival order.
+            handler(request, requestContext).hop(to: eventLoop).whenComplete { result in
+                let response: RemotingCommand
+                switch result {
+                case .success(let success): response = success
+                case .failure(let error): response = Self.errorResponse(to: request, error: error, logger: requestContext.logger)
+                }
+                handlerBox.value.finished(request, response: response)
+                dispatcher.requestFinished()
+            }
+        }
+    }
+
+    private static func run(
+        _ handler: @escaping RemotingServer.Handler, request: RemotingCommand, requestContext: RemotingRequestContext,
+        then complete: @escaping @Sendable (RemotingCommand) -> Void
+    ) {
         Task {
             let response: RemotingCommand
             do {
                 response = try await handler(request, requestContext)
-            } catch let error as RemotingResponseError {
-                response = .response(to: request, code: error.code, remark: error.remark)
             } catch {
-                requestContext.logger.warning("request failed", metadata: ["remoting.code": "\(request.code)", "remoting.reason": "\(error)"])
-                response = .response(to: request, code: .systemError, remark: "\(error)")
+                response = errorResponse(to: request, error: error, logger: requestContext.logger)
             }
-            eventLoop.execute {
-                handlerBox.value.finished(request, response: response)
-                // Counted as finished once its response is written, so a shutdown waiting for running
-                // requests does not close the connection under it.
-                dispatcher.requestFinished()
-            }
+            complete(response)
         }
+    }
+
+    private static func errorResponse(to request: RemotingCommand, error: any Error, logger: Logger) -> RemotingCommand {
+        if let error = error as? RemotingResponseError {
+            return .response(to: request, code: error.code, remark: error.remark)
+        }
+        logger.warning("request failed", metadata: ["remoting.code": "\(request.code)", "remoting.reason": "\(error)"])
+        return .response(to: request, code: .systemError, remark: "\(error)")
     }
 
     private func finished(_ request: RemotingCommand, response: RemotingCommand) {

@@ -61,6 +61,16 @@ final class ChildProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// `waitForExit(timeout:)` polling with `Task.sleep`, so no thread of the cooperative pool is blocked.
+    func waitForExitAsync(timeout: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { return nil }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return waitForExit(timeout: .seconds(5))
+    }
+
     /// Waits until standard error matches `pattern` (a regular expression) and returns the first
     /// capture group, or `nil` at the deadline or if the process exits first.
     func waitForStderr(_ pattern: String, timeout: Duration) -> String? {

@@ -84,17 +84,19 @@ struct EndToEndTests {
 
     /// Runs `mqadmin arguments...` to completion (at most 20 s).
     @discardableResult
-    static func admin(_ arguments: [String], environment: [String: String] = environment()) throws -> Result {
+    /// Runs mqadmin to completion. Waits without blocking a thread of the cooperative pool: on a loaded
+    /// two-core machine a blocked pool would starve the heartbeats this test's registered nodes send.
+    static func admin(_ arguments: [String], environment: [String: String] = environment()) async throws -> Result {
         let child = try ChildProcess(executable: productPath("mqadmin")!, arguments: arguments, environment: environment)
-        guard let status = child.waitForExit(timeout: .seconds(20)) else {
+        guard let status = await child.waitForExitAsync(timeout: .seconds(20)) else {
             child.forceKill()
             throw TestFailure("mqadmin \(arguments.joined(separator: " ")) did not finish in 20 s")
         }
         return Result(status: status, stdout: child.stdout, stderr: child.stderr)
     }
 
-    static func admin(_ arguments: String..., on server: NameServerProcess) throws -> Result {
-        try admin(arguments + ["-n", server.address])
+    static func admin(_ arguments: String..., on server: NameServerProcess) async throws -> Result {
+        try await admin(arguments + ["-n", server.address])
     }
 
     /// Expects success and returns standard output.
@@ -115,17 +117,17 @@ struct EndToEndTests {
     }
 
     /// What every read-back after a restart must find.
-    static func expectState(on server: NameServerProcess, extraKey: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectState(on server: NameServerProcess, extraKey: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         var expectedKV = [
             "ALL_FIRST_TOPICS=sensors,metrics", "LMQ_CONNECT_NODES=10.0.0.1,10.0.0.2", "metrics=metrics/#", "sensors=sensors/+,sensors/#",
         ]
         if let extraKey { expectedKV.append(extraKey) }
-        #expect(expectOK(try admin("getKvList", "-s", "LMQ", on: server)).split(separator: "\n").map(String.init) == expectedKV.sorted(), sourceLocation: sourceLocation)
-        #expect(expectOK(try admin("topicList", on: server)) == "metrics\nsensors\n", sourceLocation: sourceLocation)
-        let route = expectOK(try admin("topicRoute", "-t", "sensors", on: server))
+        #expect(expectOK(try await admin("getKvList", "-s", "LMQ", on: server)).split(separator: "\n").map(String.init) == expectedKV.sorted(), sourceLocation: sourceLocation)
+        #expect(expectOK(try await admin("topicList", on: server)) == "metrics\nsensors\n", sourceLocation: sourceLocation)
+        let route = expectOK(try await admin("topicRoute", "-t", "sensors", on: server))
         let decoded = try JSONDecoder().decode(TopicRoute.self, from: Data(route.utf8))
         #expect(decoded == TopicRoute(topic: "sensors", storeAddresses: ["10.0.0.1:10911", "10.0.0.2:10911"]), sourceLocation: sourceLocation)
-        #expect(expectOK(try admin("getKvConfig", "-s", "OPS", "-k", "owner", on: server)) == "team-a\n", sourceLocation: sourceLocation)
+        #expect(expectOK(try await admin("getKvConfig", "-s", "OPS", "-k", "owner", on: server)) == "team-a\n", sourceLocation: sourceLocation)
     }
 
     @Test("every mqadmin command against a real mqnamesrv; everything survives a graceful restart and kill -9", .enabled(if: productsBuilt))
@@ -137,24 +139,24 @@ struct EndToEndTests {
         defer { server.child.forceKill() }
 
         // KV, with command names in any case.
-        #expect(Self.expectOK(try Self.admin("updateKvConfig", "-s", "LMQ", "-k", "LMQ_CONNECT_NODES", "-v", "10.0.0.1,10.0.0.2", on: server))
+        #expect(Self.expectOK(try await Self.admin("updateKvConfig", "-s", "LMQ", "-k", "LMQ_CONNECT_NODES", "-v", "10.0.0.1,10.0.0.2", on: server))
             == "updated LMQ/LMQ_CONNECT_NODES on \(server.address)\n")
-        _ = Self.expectOK(try Self.admin("updatekvconfig", "-s", "LMQ", "-k", "sensors", "-v", "sensors/+,sensors/#", on: server))
-        _ = Self.expectOK(try Self.admin("UPDATEKVCONFIG", "-s", "LMQ", "-k", "metrics", "-v", "metrics/#", on: server))
-        _ = Self.expectOK(try Self.admin("updateKvConfig", "-s", "OPS", "-k", "owner", "-v", "team-a", on: server))
-        _ = Self.expectOK(try Self.admin("updateKvConfig", "-s", "OPS", "-k", "temporary", "-v", "x", on: server))
-        #expect(Self.expectOK(try Self.admin("getKvConfig", "-s", "LMQ", "-k", "sensors", on: server)) == "sensors/+,sensors/#\n")
-        #expect(Self.expectOK(try Self.admin("deleteKvConfig", "-s", "OPS", "-k", "temporary", on: server)) == "deleted OPS/temporary on \(server.address)\n")
-        Self.expectFailure(try Self.admin("getKvConfig", "-s", "OPS", "-k", "temporary", on: server), "key temporary not found in namespace OPS")
-        Self.expectFailure(try Self.admin("deleteKvConfig", "-s", "OPS", "-k", "temporary", on: server), "not found")
-        Self.expectFailure(try Self.admin("getKvList", "-s", "NOPE", on: server), "namespace NOPE not found")
+        _ = Self.expectOK(try await Self.admin("updatekvconfig", "-s", "LMQ", "-k", "sensors", "-v", "sensors/+,sensors/#", on: server))
+        _ = Self.expectOK(try await Self.admin("UPDATEKVCONFIG", "-s", "LMQ", "-k", "metrics", "-v", "metrics/#", on: server))
+        _ = Self.expectOK(try await Self.admin("updateKvConfig", "-s", "OPS", "-k", "owner", "-v", "team-a", on: server))
+        _ = Self.expectOK(try await Self.admin("updateKvConfig", "-s", "OPS", "-k", "temporary", "-v", "x", on: server))
+        #expect(Self.expectOK(try await Self.admin("getKvConfig", "-s", "LMQ", "-k", "sensors", on: server)) == "sensors/+,sensors/#\n")
+        #expect(Self.expectOK(try await Self.admin("deleteKvConfig", "-s", "OPS", "-k", "temporary", on: server)) == "deleted OPS/temporary on \(server.address)\n")
+        Self.expectFailure(try await Self.admin("getKvConfig", "-s", "OPS", "-k", "temporary", on: server), "key temporary not found in namespace OPS")
+        Self.expectFailure(try await Self.admin("deleteKvConfig", "-s", "OPS", "-k", "temporary", on: server), "not found")
+        Self.expectFailure(try await Self.admin("getKvList", "-s", "NOPE", on: server), "namespace NOPE not found")
 
         // Topics: by store address, and by cluster once a store node has registered.
-        #expect(Self.expectOK(try Self.admin("updateTopic", "-t", "sensors", "-b", "10.0.0.1:10911", on: server))
+        #expect(Self.expectOK(try await Self.admin("updateTopic", "-t", "sensors", "-b", "10.0.0.1:10911", on: server))
             == "updated topic sensors on \(server.address): stores 10.0.0.1:10911\n")
-        _ = Self.expectOK(try Self.admin("updateTopic", "-t", "sensors", "-b", "10.0.0.2:10911", on: server))
-        _ = Self.expectOK(try Self.admin("updateTopic", "-t", "alarms", on: server))
-        Self.expectFailure(try Self.admin("updateTopic", "-t", "metrics", "-c", "c1", on: server), "no live store node is registered in cluster c1")
+        _ = Self.expectOK(try await Self.admin("updateTopic", "-t", "sensors", "-b", "10.0.0.2:10911", on: server))
+        _ = Self.expectOK(try await Self.admin("updateTopic", "-t", "alarms", on: server))
+        Self.expectFailure(try await Self.admin("updateTopic", "-t", "metrics", "-c", "c1", on: server), "no live store node is registered in cluster c1")
         let remoting = RemotingClient()
         let client = RemotingNameServerClient(address: RemotingAddress(host: "127.0.0.1", port: server.port), remotingClient: remoting)
         try await client.registerNode(.store(name: "broker-a", cluster: "c1", address: "10.0.0.9:10911"))
@@ -167,45 +169,45 @@ struct EndToEndTests {
                 try? await client.heartbeat(kind: .gateway, address: "10.0.0.5:7001")
             }
         }
-        #expect(Self.expectOK(try Self.admin("updateTopic", "-t", "metrics", "-c", "c1", on: server))
+        #expect(Self.expectOK(try await Self.admin("updateTopic", "-t", "metrics", "-c", "c1", on: server))
             == "updated topic metrics on \(server.address): stores 10.0.0.9:10911\n")
-        let clusters = Self.expectOK(try Self.admin("clusterList", on: server)).split(separator: "\n")
+        let clusters = Self.expectOK(try await Self.admin("clusterList", on: server)).split(separator: "\n")
         #expect(clusters.first?.hasPrefix("#Cluster") == true)
         #expect(clusters.count == 2 && clusters[1].hasPrefix("c1") && clusters[1].contains("broker-a") && clusters[1].contains("10.0.0.9:10911"))
-        let gateways = Self.expectOK(try Self.admin("gatewayList", on: server)).split(separator: "\n")
+        let gateways = Self.expectOK(try await Self.admin("gatewayList", on: server)).split(separator: "\n")
         #expect(gateways.count == 2 && gateways[1].hasPrefix("10.0.0.5:7001") && gateways[1].contains("s ago"))
-        #expect(Self.expectOK(try Self.admin("deleteTopic", "-t", "alarms", on: server)) == "deleted topic alarms on \(server.address)\n")
-        Self.expectFailure(try Self.admin("topicRoute", "-t", "alarms", on: server), "topic alarms does not exist")
+        #expect(Self.expectOK(try await Self.admin("deleteTopic", "-t", "alarms", on: server)) == "deleted topic alarms on \(server.address)\n")
+        Self.expectFailure(try await Self.admin("topicRoute", "-t", "alarms", on: server), "topic alarms does not exist")
 
         // The nodes stop heartbeating: gone after the 5 s expiry.
         heartbeats.cancel()
         _ = await heartbeats.result
         try await Task.sleep(for: .milliseconds(5_600))
-        #expect(Self.expectOK(try Self.admin("gatewayList", on: server)).split(separator: "\n").count == 1)
+        #expect(Self.expectOK(try await Self.admin("gatewayList", on: server)).split(separator: "\n").count == 1)
         await remoting.shutdown()
 
         // signPassword: the known answer of rocketmq-mqtt's scheme.
-        #expect(Self.expectOK(try Self.admin(["signPassword", "--client-id", "clientId", "--secret-key", "secret"])) == "bRzy/Ltu4auwF5Okbs4pi8ArMWY=\n")
+        #expect(Self.expectOK(try await Self.admin(["signPassword", "--client-id", "clientId", "--secret-key", "secret"])) == "bRzy/Ltu4auwF5Okbs4pi8ArMWY=\n")
         // NAMESRV_ADDR is the default for -n.
-        #expect(Self.expectOK(try Self.admin(["topicList"], environment: Self.environment(["NAMESRV_ADDR": server.address]))) == "metrics\nsensors\n")
+        #expect(Self.expectOK(try await Self.admin(["topicList"], environment: Self.environment(["NAMESRV_ADDR": server.address]))) == "metrics\nsensors\n")
 
-        try Self.expectState(on: server)
+        try await Self.expectState(on: server)
 
         // Graceful restart.
         #expect(server.stopGracefully() == 0, "mqnamesrv did not exit cleanly on SIGTERM: \(server.child.stderr)")
         #expect(server.child.stderr.contains("received SIGTERM, shutting down"))
         server = try NameServerProcess(confDir: confDir)
-        try Self.expectState(on: server)
+        try await Self.expectState(on: server)
 
         // kill -9 right after a write returned: the write is there after the restart.
-        _ = Self.expectOK(try Self.admin("updateKvConfig", "-s", "LMQ", "-k", "lastWrite", "-v", "before-kill", on: server))
+        _ = Self.expectOK(try await Self.admin("updateKvConfig", "-s", "LMQ", "-k", "lastWrite", "-v", "before-kill", on: server))
         server.child.forceKill()
         server = try NameServerProcess(confDir: confDir)
-        try Self.expectState(on: server, extraKey: "lastWrite=before-kill")
+        try await Self.expectState(on: server, extraKey: "lastWrite=before-kill")
     }
 
     @Test("two name servers: writes reach both; with one down the write reports a partial failure and reads use the other", .enabled(if: productsBuilt))
-    func twoNameServers() throws {
+    func twoNameServers() async throws {
         let folder = TemporaryFolder("e2e-two")
         defer { folder.remove() }
         let a = try NameServerProcess(confDir: try Self.makeConfDir(in: folder, name: "a"))
@@ -214,47 +216,47 @@ struct EndToEndTests {
         defer { b.child.forceKill() }
         let both = "\(a.address);\(b.address)"
 
-        let written = Self.expectOK(try Self.admin(["updateKvConfig", "-n", both, "-s", "LMQ", "-k", "LMQ_CONNECT_NODES", "-v", "10.0.0.1"]))
+        let written = Self.expectOK(try await Self.admin(["updateKvConfig", "-n", both, "-s", "LMQ", "-k", "LMQ_CONNECT_NODES", "-v", "10.0.0.1"]))
         #expect(written == "updated LMQ/LMQ_CONNECT_NODES on \(a.address)\nupdated LMQ/LMQ_CONNECT_NODES on \(b.address)\n")
-        #expect(Self.expectOK(try Self.admin("getKvConfig", "-s", "LMQ", "-k", "LMQ_CONNECT_NODES", on: a)) == "10.0.0.1\n")
-        #expect(Self.expectOK(try Self.admin("getKvConfig", "-s", "LMQ", "-k", "LMQ_CONNECT_NODES", on: b)) == "10.0.0.1\n")
-        _ = Self.expectOK(try Self.admin(["updateTopic", "-n", both, "-t", "sensors"]))
+        #expect(Self.expectOK(try await Self.admin("getKvConfig", "-s", "LMQ", "-k", "LMQ_CONNECT_NODES", on: a)) == "10.0.0.1\n")
+        #expect(Self.expectOK(try await Self.admin("getKvConfig", "-s", "LMQ", "-k", "LMQ_CONNECT_NODES", on: b)) == "10.0.0.1\n")
+        _ = Self.expectOK(try await Self.admin(["updateTopic", "-n", both, "-t", "sensors"]))
 
         b.child.forceKill()
-        let partial = try Self.admin(["updateKvConfig", "-n", both, "-s", "LMQ", "-k", "LMQ_CONNECT_NODES", "-v", "10.0.0.2"])
+        let partial = try await Self.admin(["updateKvConfig", "-n", both, "-s", "LMQ", "-k", "LMQ_CONNECT_NODES", "-v", "10.0.0.2"])
         Self.expectFailure(partial, "partial failure", "failed on 1 of 2 name servers", "\(b.address) (connection refused by \(b.address))", "succeeded on \(a.address)")
         #expect(partial.stdout == "updated LMQ/LMQ_CONNECT_NODES on \(a.address)\n")
         // Reads skip the server that is down.
-        #expect(Self.expectOK(try Self.admin(["getKvConfig", "-n", "\(b.address);\(a.address)", "-s", "LMQ", "-k", "LMQ_CONNECT_NODES"])) == "10.0.0.2\n")
-        Self.expectFailure(try Self.admin(["topicList", "-n", b.address]), "connection refused by \(b.address)")
-        Self.expectFailure(try Self.admin(["deleteTopic", "-n", b.address, "-t", "sensors"]), "deleteTopic failed on \(b.address)")
+        #expect(Self.expectOK(try await Self.admin(["getKvConfig", "-n", "\(b.address);\(a.address)", "-s", "LMQ", "-k", "LMQ_CONNECT_NODES"])) == "10.0.0.2\n")
+        Self.expectFailure(try await Self.admin(["topicList", "-n", b.address]), "connection refused by \(b.address)")
+        Self.expectFailure(try await Self.admin(["deleteTopic", "-n", b.address, "-t", "sensors"]), "deleteTopic failed on \(b.address)")
     }
 
     @Test("bad input: one line on standard error and a non-zero exit", .enabled(if: productsBuilt))
-    func badInput() throws {
+    func badInput() async throws {
         let folder = TemporaryFolder("e2e-bad")
         defer { folder.remove() }
         let server = try NameServerProcess(confDir: try Self.makeConfDir(in: folder, name: "a", extra: "maxValueSizeBytes=4096"))
         defer { server.child.forceKill() }
 
-        Self.expectFailure(try Self.admin(["frobnicate", "-n", server.address]), status: 64, "unknown command 'frobnicate'")
-        Self.expectFailure(try Self.admin("getKvConfig", "-s", "LMQ", on: server), status: 64, "Missing expected argument", "--key", "mqadmin getKvConfig --help")
-        Self.expectFailure(try Self.admin("updateKvConfig", "-s", "LMQ", "-k", "k", on: server), status: 64, "--value")
-        Self.expectFailure(try Self.admin(["topicList", "-n", "nonsense"]), status: 64, "name server address \"nonsense\" is not host:port")
-        Self.expectFailure(try Self.admin("updateTopic", "-t", "a", "-b", "x:1", "-c", "c", on: server), status: 64, "not both")
+        Self.expectFailure(try await Self.admin(["frobnicate", "-n", server.address]), status: 64, "unknown command 'frobnicate'")
+        Self.expectFailure(try await Self.admin("getKvConfig", "-s", "LMQ", on: server), status: 64, "Missing expected argument", "--key", "mqadmin getKvConfig --help")
+        Self.expectFailure(try await Self.admin("updateKvConfig", "-s", "LMQ", "-k", "k", on: server), status: 64, "--value")
+        Self.expectFailure(try await Self.admin(["topicList", "-n", "nonsense"]), status: 64, "name server address \"nonsense\" is not host:port")
+        Self.expectFailure(try await Self.admin("updateTopic", "-t", "a", "-b", "x:1", "-c", "c", on: server), status: 64, "not both")
         let oversized = String(repeating: "x", count: 5_000)
         Self.expectFailure(
-            try Self.admin("updateKvConfig", "-s", "LMQ", "-k", "big", "-v", oversized, on: server),
+            try await Self.admin("updateKvConfig", "-s", "LMQ", "-k", "big", "-v", oversized, on: server),
             "value of 5000 bytes exceeds the limit of 4096 bytes"
         )
-        Self.expectFailure(try Self.admin("getKvConfig", "-s", "LMQ", "-k", "big", on: server), "key big not found")
-        Self.expectFailure(try Self.admin("updateTopic", "-t", "a/b", on: server), "topic \"a/b\" contains \"/\"")
-        Self.expectFailure(try Self.admin(["topicList", "-n", "127.0.0.1:1"]), "connection refused by 127.0.0.1:1")
+        Self.expectFailure(try await Self.admin("getKvConfig", "-s", "LMQ", "-k", "big", on: server), "key big not found")
+        Self.expectFailure(try await Self.admin("updateTopic", "-t", "a/b", on: server), "topic \"a/b\" contains \"/\"")
+        Self.expectFailure(try await Self.admin(["topicList", "-n", "127.0.0.1:1"]), "connection refused by 127.0.0.1:1")
 
         // Help is not an error.
-        let help = try Self.admin(["--help"])
+        let help = try await Self.admin(["--help"])
         #expect(help.status == 0 && help.stdout.contains("updateKvConfig") && help.stdout.contains("signPassword"))
-        let commandHelp = try Self.admin(["help", "updatekvconfig"])
+        let commandHelp = try await Self.admin(["help", "updatekvconfig"])
         #expect(commandHelp.status == 0 && commandHelp.stdout.contains("-s, --namespace"))
     }
 
@@ -278,8 +280,8 @@ struct EndToEndTests {
         if !closed { try? await raw.close() }
         let logLine = server.child.waitForStderr("([^\n]*malformed frame from client[^\n]*)", timeout: .seconds(5))
         #expect(logLine?.contains("frame of 2147483651 bytes exceeds the limit of 16777216 bytes") == true, "reason not logged: \(server.child.stderr)")
-        _ = Self.expectOK(try Self.admin("updateKvConfig", "-s", "A", "-k", "b", "-v", "c", on: server))
-        #expect(Self.expectOK(try Self.admin("getKvConfig", "-s", "A", "-k", "b", on: server)) == "c\n")
+        _ = Self.expectOK(try await Self.admin("updateKvConfig", "-s", "A", "-k", "b", "-v", "c", on: server))
+        #expect(Self.expectOK(try await Self.admin("getKvConfig", "-s", "A", "-k", "b", on: server)) == "c\n")
     }
 
     @Test("bin/mqnamesrv start returns once the port answers; status and stop work; bin/mqadmin reaches it", .enabled(if: productsBuilt))

@@ -1,0 +1,305 @@
+import LMQStore
+import Logging
+import NIOConcurrencyHelpers
+import MQTTCore
+import NIOCore
+import StoreNode
+
+/// The message side of a store node, for a gateway in cluster mode.
+///
+/// The gateway reads queues synchronously on its event loops; this store answers those reads from a
+/// cache of fetched messages and fetches what is missing in the background. How it learns of new
+/// messages without polling:
+///
+/// - A queue is *prepared* (watched on the store node) before a subscription starts reading it; the
+///   store node answers with the queue's end and from then on pushes this gateway a notification when
+///   the queue grows. Only gateways that watch a queue are told of it.
+/// - A read past what is cached but below the known end starts one fetch (a pull of up to
+///   ``fetchBatch`` messages) and answers "nothing yet"; when the fetch lands, the arrival listeners are
+///   told, and the readers come back. Many local readers of one queue share one fetch and one cache.
+/// - Messages this gateway appended itself go into the cache from the append's answer, without a fetch.
+/// - After the connection to the store node is lost, the client watches everything again and reports
+///   the queues' current ends, so a notification missed meanwhile is made up for.
+///
+/// The cache of a queue is bounded (``cacheLimitPerQueue``) and dropped when no reader touched it for
+/// ``idleCacheSeconds``; a reader that falls behind it fetches again.
+final class RemoteMessageStore: GatewayMessageStore {
+    /// Messages per fetch.
+    static let fetchBatch = 256
+    /// Bytes per fetch (at least one message).
+    static let fetchMaxBytes = 1024 * 1024
+    /// Cached messages per queue; the lowest offsets go first.
+    static let cacheLimitPerQueue = 4_096
+    /// A queue's cache is dropped when it was not read for this long.
+    static let idleCacheSeconds: Int64 = 10
+
+    private struct QueueState {
+        /// Whether the store node has answered a watch of this queue (its end is known).
+        var prepared = false
+        /// The offset the next message will get, as last heard.
+        var maxOffset: Int64 = 0
+        /// Reads below this offset were deleted by retention.
+        var minOffset: Int64 = 0
+        var cache: [Int64: LMQReadResult.Message] = [:]
+        /// Start offsets of fetches in flight.
+        var fetching: Set<Int64> = []
+        var lastReadMillis: Int64 = 0
+    }
+
+    private struct State {
+        var queues: [String: QueueState] = [:]
+        var listeners: [UInt64: @Sendable ([QueueOffset]) -> Void] = [:]
+        var lastListenerID: UInt64 = 0
+        var queueCount = 0
+        var isClosed = false
+        /// Wildcard filter (without a share prefix) → sessions of this gateway registered for it.
+        var registeredFilters: [String: Int] = [:]
+    }
+
+    let client: StoreNodeClient
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+    private let upkeep = NIOLockedValueBox<Task<Void, Never>?>(nil)
+
+    init(client: StoreNodeClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+        client.setArrivalHandler { [weak self] queueOffsets in self?.notified(queueOffsets) }
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(5))
+                guard let self else { return }
+                await self.runUpkeep()
+            }
+        }
+        upkeep.withLockedValue { $0 = task }
+    }
+
+    var location: String { "store node \(client.address)" }
+
+    var queueCount: Int { state.withLockedValue { $0.queueCount } }
+
+    // MARK: Appending
+
+    func write(_ message: LMQMessage, to queues: [String]) throws -> GatewayPendingWrite {
+        // Sent now, in call order: the store node writes one connection's appends in arrival order.
+        let answer = client.appendInOrder(message, to: queues)
+        answer.whenSuccess { [weak self] result in self?.appended(message, result) }
+        return GatewayPendingWrite(isSettled: false) { try await answer.get() }
+    }
+
+    func append(_ message: LMQMessage, to queues: [String]) async throws -> AppendResult {
+        let result = try await client.append(message, to: queues)
+        appended(message, result)
+        return result
+    }
+
+    /// Caches what this gateway appended for the watched queues among its queues, and tells the readers.
+    private func appended(_ message: LMQMessage, _ result: AppendResult) {
+        let stored = StoredMessage(
+            message: message, firstTopic: String(message.topic.split(separator: "/", maxSplits: 1).first ?? ""),
+            storeTimestampMillis: result.storeTimestampMillis, commitLogPosition: result.commitLogPosition,
+            queueOffsets: result.queueOffsets
+        )
+        let (grown, listeners) = state.withLockedValue { state -> ([QueueOffset], [@Sendable ([QueueOffset]) -> Void]) in
+            var grown: [QueueOffset] = []
+            for queueOffset in result.queueOffsets {
+                guard var queue = state.queues[queueOffset.queue] else { continue }
+                queue.cache[queueOffset.offset] = LMQReadResult.Message(offset: queueOffset.offset, message: stored)
+                queue.maxOffset = max(queue.maxOffset, queueOffset.offset + 1)
+                Self.trim(&queue)
+                state.queues[queueOffset.queue] = queue
+                grown.append(QueueOffset(queue: queueOffset.queue, offset: queue.maxOffset))
+            }
+            return (grown, Array(state.listeners.values))
+        }
+        guard !grown.isEmpty else { return }
+        for listener in listeners { listener(grown) }
+    }
+
+    // MARK: Reading
+
+    func read(queue name: String, from offset: Int64, maxMessages: Int) throws -> LMQReadResult {
+        let now = GatewayServices.wallClockMillis
+        let (result, fetchFrom) = state.withLockedValue { state -> (LMQReadResult, Int64?) in
+            guard var queue = state.queues[name] else {
+                return (LMQReadResult(status: .noNewMessages, messages: [], nextOffset: offset, minOffset: 0, maxOffset: 0), nil)
+            }
+            queue.lastReadMillis = now
+            defer { state.queues[name] = queue }
+            if offset < queue.minOffset {
+                return (
+                    LMQReadResult(
+                        status: .offsetMovedForward, messages: [], nextOffset: queue.minOffset, minOffset: queue.minOffset,
+                        maxOffset: queue.maxOffset
+                    ), nil
+                )
+            }
+            var messages: [LMQReadResult.Message] = []
+            var next = offset
+            while messages.count < maxMessages, let message = queue.cache[next] {
+                messages.append(message)
+                next += 1
+            }
+            if !messages.isEmpty {
+                return (
+                    LMQReadResult(status: .found, messages: messages, nextOffset: next, minOffset: queue.minOffset, maxOffset: queue.maxOffset),
+                    nil
+                )
+            }
+            // Nothing cached at `offset`: fetch it if the queue has it; the arrival listeners hear when it is here.
+            var fetchFrom: Int64?
+            if offset < queue.maxOffset, queue.fetching.insert(offset).inserted {
+                fetchFrom = offset
+            }
+            return (
+                LMQReadResult(status: .noNewMessages, messages: [], nextOffset: offset, minOffset: queue.minOffset, maxOffset: queue.maxOffset),
+                fetchFrom
+            )
+        }
+        if let fetchFrom { fetch(name, from: fetchFrom) }
+        return result
+    }
+
+    private func fetch(_ name: String, from offset: Int64) {
+        Task {
+            let outcome: Result<LMQReadResult, any Error>
+            do {
+                outcome = .success(try await client.pull(queue: name, from: offset, maxMessages: Self.fetchBatch, maxBytes: Self.fetchMaxBytes))
+            } catch {
+                outcome = .failure(error)
+            }
+            let listeners = state.withLockedValue { state -> [@Sendable ([QueueOffset]) -> Void] in
+                guard var queue = state.queues[name] else { return [] }
+                queue.fetching.remove(offset)
+                if case .success(let result) = outcome {
+                    for message in result.messages { queue.cache[message.offset] = message }
+                    queue.maxOffset = max(queue.maxOffset, result.maxOffset)
+                    switch result.status {
+                    case .offsetMovedForward: queue.minOffset = max(queue.minOffset, result.nextOffset)
+                    case .found, .noNewMessages, .offsetPastEnd: queue.minOffset = max(queue.minOffset, result.minOffset)
+                    }
+                    Self.trim(&queue)
+                }
+                state.queues[name] = queue
+                return Array(state.listeners.values)
+            }
+            if case .failure(let error) = outcome {
+                // The readers stay where they are; they try again once the store node answers (a reconnect
+                // reports every watched queue) or after a pause.
+                logger.warning("fetching queue \(name) from offset \(offset) failed: \(error)")
+                try? await Task.sleep(for: .seconds(1))
+            }
+            let grown = [QueueOffset(queue: name, offset: offset)]
+            for listener in listeners { listener(grown) }
+        }
+    }
+
+    /// Keeps a queue's cache within its limit, dropping the lowest offsets.
+    private static func trim(_ queue: inout QueueState) {
+        let excess = queue.cache.count - cacheLimitPerQueue
+        guard excess > 0 else { return }
+        for offset in queue.cache.keys.sorted().prefix(excess) { queue.cache[offset] = nil }
+    }
+
+    func maxOffset(queue: String) -> Int64 {
+        state.withLockedValue { $0.queues[queue]?.maxOffset ?? 0 }
+    }
+
+    // MARK: Watching
+
+    func unpreparedQueues(_ queues: [String]) -> [String] {
+        state.withLockedValue { state in queues.filter { state.queues[$0]?.prepared != true } }
+    }
+
+    func unregisteredFilters(_ filters: [TopicFilter]) -> [TopicFilter] {
+        state.withLockedValue { state in
+            filters.filter { $0.hasWildcards && (state.registeredFilters[$0.filter] ?? 0) == 0 }
+        }
+    }
+
+    /// The gateway's dispatch registry changed (SubscriptionRouter): tell the store node, in order.
+    func dispatchChanged(_ filter: TopicFilter, clientIdentifier: String, added: Bool) {
+        state.withLockedValue { state in
+            let count = (state.registeredFilters[filter.filter] ?? 0) + (added ? 1 : -1)
+            state.registeredFilters[filter.filter] = count > 0 ? count : nil
+        }
+        let registration = DispatchRegistration(filter: filter.string, clientIdentifier: clientIdentifier)
+        client.updateDispatch(added: added ? [registration] : [], removed: added ? [] : [registration]).whenFailure { [logger] error in
+            // The client registers everything again when its connection comes back.
+            logger.warning("telling the store node of wildcard filter \(filter.string) failed: \(error)")
+        }
+    }
+
+    func prepare(queues: [String], registering: [DispatchRegistration]) async throws {
+        if !registering.isEmpty {
+            try await client.updateDispatch(added: registering, removed: []).get()
+        }
+        guard !queues.isEmpty else { return }
+        // Known before the watch is sent, so that a notification overtaking the watch's answer is kept.
+        state.withLockedValue { state in
+            for queue in queues where state.queues[queue] == nil { state.queues[queue] = QueueState() }
+        }
+        let ends = try await client.watch(queues: queues)
+        state.withLockedValue { state in
+            for queue in queues {
+                var known = state.queues[queue] ?? QueueState()
+                known.maxOffset = max(known.maxOffset, ends[queue] ?? 0)
+                known.prepared = true
+                state.queues[queue] = known
+            }
+        }
+    }
+
+    /// A notification from the store node (or the catch-up after a reconnect): queues and their ends.
+    private func notified(_ queueOffsets: [QueueOffset]) {
+        let (grown, listeners) = state.withLockedValue { state -> ([QueueOffset], [@Sendable ([QueueOffset]) -> Void]) in
+            var grown: [QueueOffset] = []
+            for queueOffset in queueOffsets {
+                guard var queue = state.queues[queueOffset.queue], queueOffset.offset > queue.maxOffset else { continue }
+                queue.maxOffset = queueOffset.offset
+                state.queues[queueOffset.queue] = queue
+                grown.append(queueOffset)
+            }
+            return (grown, Array(state.listeners.values))
+        }
+        guard !grown.isEmpty else { return }
+        for listener in listeners { listener(grown) }
+    }
+
+    func addArrivalListener(_ listener: @escaping @Sendable ([QueueOffset]) -> Void) -> UInt64 {
+        state.withLockedValue { state in
+            state.lastListenerID += 1
+            state.listeners[state.lastListenerID] = listener
+            return state.lastListenerID
+        }
+    }
+
+    func removeArrivalListener(_ id: UInt64) {
+        state.withLockedValue { _ = $0.listeners.removeValue(forKey: id) }
+    }
+
+    // MARK: Upkeep
+
+    /// Drops the caches of queues nobody read lately and refreshes the store node's queue count.
+    private func runUpkeep() async {
+        let idleBefore = GatewayServices.wallClockMillis - Self.idleCacheSeconds * 1_000
+        state.withLockedValue { state in
+            for (name, queue) in state.queues where !queue.cache.isEmpty && queue.lastReadMillis < idleBefore {
+                state.queues[name]?.cache = [:]
+            }
+        }
+        if let count = try? await client.queueCount() {
+            state.withLockedValue { $0.queueCount = count }
+        }
+    }
+
+    /// Stops the upkeep. The connection to the store node belongs to the metadata side (the same
+    /// ``StoreNodeClient``), which closes it.
+    func close() async throws {
+        upkeep.withLockedValue { task in
+            task?.cancel()
+            task = nil
+        }
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import LMQStore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NameServer
+import Remoting
+
+/// A store node: the LMQ store and its metadata, served over the remoting protocol
+/// (docs/store-protocol.md) to gateways, and registered with the name servers.
+///
+/// ```swift
+/// let server = StoreNodeServer(configuration: configuration, logger: logger)
+/// let port = try await server.start()
+/// ...
+/// await server.shutdown()
+/// ```
+public final class StoreNodeServer: Sendable {
+    public let configuration: BrokerConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let heartbeatInterval: Duration
+    private let retainedSweepInterval: Duration
+
+    private struct Running: Sendable {
+        var store: LMQStore
+        var metadata: LMQMetadataStore
+        var remoting: RemotingServer
+        var listenerID: UInt64
+        var port: Int
+        var heartbeat: Task<Void, Never>?
+        var upkeep: Task<Void, Never>
+        var nameServerClient: RemotingClient?
+    }
+
+    private enum Phase: Sendable {
+        case idle
+        case starting
+        case running(Running)
+        case stopped
+    }
+
+    private let phase = NIOLockedValueBox(Phase.idle)
+
+    /// - Parameters:
+    ///   - heartbeatInterval: how often the node heartbeats to each name server. Default: 10 s.
+    ///   - retainedSweepInterval: how often expired retained messages are deleted. Default: 60 s.
+    public init(
+        configuration: BrokerConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "broker"),
+        heartbeatInterval: Duration = .seconds(10),
+        retainedSweepInterval: Duration = .seconds(60)
+    ) {
+        self.configuration = configuration
+        self.group = eventLoopGroup
+        self.logger = logger
+        self.heartbeatInterval = heartbeatInterval
+        self.retainedSweepInterval = retainedSweepInterval
+    }
+
+    /// The address registered with the name servers, once started.
+    public var advertisedAddress: String? {
+        port.map { "\(RemotingAddress(host: configuration.advertisedHost, port: $0))" }
+    }
+
+    /// The bound port while the node runs.
+    public var port: Int? {
+        phase.withLockedValue { phase in
+            guard case .running(let running) = phase else { return nil }
+            return running.port
+        }
+    }
+
+    /// Opens the store (recovering it if needed) and its metadata, starts listening and registers with the
+    /// name servers.
+    ///
+    /// - Returns: the bound port.
+    @discardableResult
+    public func start() async throws -> Int {
+        phase.withLockedValue { phase in
+            guard case .idle = phase else { preconditionFailure("StoreNodeServer.start called twice") }
+            phase = .starting
+        }
+        let store: LMQStore
+        let metadata: LMQMetadataStore
+        do {
+            store = try LMQStore(configuration: configuration.store, logger: logger)
+        } catch {
+            phase.withLockedValue { $0 = .stopped }
+            throw error
+        }
+        do {
+            metadata = try await LMQMetadataStore.open(storePathRootDir: configuration.store.storePathRootDir)
+        } catch {
+            try? store.close()
+            phase.withLockedValue { $0 = .stopped }
+            throw error
+        }
+        let watches = StoreNodeWatchRegistry()
+        let remoting = RemotingServer(
+            configuration: .init(host: configuration.listenAddress, port: configuration.listenPort),
+            eventLoopGroup: group, logger: logger
+        )
+        // Offline persistent sessions keep receiving through their wildcard filters, whichever gateways live.
+        let dispatch = DispatchRegistry()
+        do {
+            dispatch.load(try await metadata.allSessions())
+        } catch {
+            try? store.close()
+            try? await metadata.close()
+            phase.withLockedValue { $0 = .stopped }
+            throw error
+        }
+        StoreNodeRequestHandlers(store: store, metadata: metadata, watches: watches, dispatch: dispatch).register(on: remoting)
+        let listenerID = store.addArrivalListener { queueOffsets in watches.arrived(queueOffsets) }
+        let port: Int
+        do {
+            port = try await remoting.start()
+        } catch {
+            store.removeArrivalListener(listenerID)
+            try? store.close()
+            try? await metadata.close()
+            phase.withLockedValue { $0 = .stopped }
+            throw error
+        }
+        let address = "\(RemotingAddress(host: configuration.advertisedHost, port: port))"
+        var nameServerClient: RemotingClient?
+        var heartbeat: Task<Void, Never>?
+        if !configuration.nameServerAddresses.isEmpty {
+            let client = RemotingClient(eventLoopGroup: group, logger: logger)
+            let heartbeater = NodeHeartbeater(
+                node: .store(name: configuration.brokerName, cluster: configuration.brokerClusterName, address: address),
+                nameServers: configuration.nameServerAddresses.map { RemotingNameServerClient(address: $0, remotingClient: client) },
+                interval: heartbeatInterval, logger: logger
+            )
+            nameServerClient = client
+            heartbeat = Task { await heartbeater.run() }
+        }
+        let upkeep = Task { [retainedSweepInterval, logger] in
+            // Retention and checkpoints run in the store's own flusher; expired retained messages are
+            // the one sweep left to the node.
+            while !Task.isCancelled {
+                try? await Task.sleep(for: retainedSweepInterval)
+                guard !Task.isCancelled else { return }
+                do {
+                    let deleted = try await metadata.deleteExpiredRetained(nowMillis: Date.nowMillis)
+                    if deleted > 0 { logger.debug("deleted expired retained messages", metadata: ["count": "\(deleted)"]) }
+                } catch {
+                    logger.warning("sweeping expired retained messages failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        phase.withLockedValue { phase in
+            phase = .running(Running(
+                store: store, metadata: metadata, remoting: remoting, listenerID: listenerID, port: port,
+                heartbeat: heartbeat, upkeep: upkeep, nameServerClient: nameServerClient
+            ))
+        }
+        logger.info("store node listening", metadata: [
+            "listen": "\(configuration.listenAddress):\(port)", "address": "\(address)", "brokerName": "\(configuration.brokerName)",
+            "cluster": "\(configuration.brokerClusterName)", "store": "\(configuration.store.storePathRootDir)",
+            "flushDiskType": "\(configuration.store.flushDiskType.rawValue)",
+            "nameServers": "\(configuration.nameServerAddresses.map(\.description).joined(separator: ";"))",
+        ])
+        return port
+    }
+
+    /// Unregisters from the name servers, stops serving (letting running requests finish), and closes the
+    /// store after a final flush and checkpoint.
+    public func shutdown() async {
+        let running = phase.withLockedValue { phase -> Running? in
+            defer { phase = .stopped }
+            guard case .running(let running) = phase else { return nil }
+            return running
+        }
+        guard let running else { return }
+        if let heartbeat = running.heartbeat {
+            // Cancelling makes the heartbeater unregister the node before it returns.
+            heartbeat.cancel()
+            await heartbeat.value
+        }
+        await running.nameServerClient?.shutdown()
+        running.upkeep.cancel()
+        await running.remoting.shutdown()
+        running.store.removeArrivalListener(running.listenerID)
+        do {
+            try running.store.close()
+        } catch {
+            logger.error("closing the store failed", metadata: ["error": "\(error)"])
+        }
+        try? await running.metadata.close()
+        logger.info("store node stopped")
+    }
+}
+
+extension Date {
+    /// Milliseconds since 1970.
+    static var nowMillis: Int64 { Int64((Date().timeIntervalSince1970 * 1_000).rounded(.down)) }
+}
