@@ -2,6 +2,7 @@ import LMQStore
 import Logging
 import MQTTAuth
 import NIOConcurrencyHelpers
+import StoreNode
 
 /// The parts of a node that every connection shares: the store, the authenticator and the registries.
 final class GatewayServices: Sendable {
@@ -20,7 +21,7 @@ final class GatewayServices: Sendable {
     let limitCounters: LimitCounters
     /// Counters and gauges for `/metrics` and `$SYS` (Metrics/GatewayMetrics.swift).
     let metrics: GatewayMetrics
-    let sessions = SessionRegistry()
+    let sessions: SessionRegistry
     let router = SubscriptionRouter()
     let wills = WillScheduler()
     let maintenance = SessionMaintenance()
@@ -31,6 +32,8 @@ final class GatewayServices: Sendable {
     let metadataPublisher: ClusterMetadataPublisher?
     /// The store is a store node shared with other gateways (cluster mode).
     let isClustered: Bool
+    /// Cluster-wide takeover of client identifiers; nil in standalone mode.
+    let ownership: ClusterSessionOwnership?
     /// The address other nodes know this gateway by, once its listener is bound (`nodeName`).
     let boundNodeName = NIOLockedValueBox<String?>(nil)
     private let liveConnections = NIOLockedValueBox<[UInt64: ConnectionHandle]>([:])
@@ -42,6 +45,9 @@ final class GatewayServices: Sendable {
         metrics: GatewayMetrics = GatewayMetrics(), isClustered: Bool = false
     ) {
         self.isClustered = isClustered
+        let sessions = SessionRegistry()
+        self.sessions = sessions
+        ownership = (metadata as? StoreNodeClient).map { ClusterSessionOwnership(client: $0, sessions: sessions, logger: logger) }
         self.metrics = metrics
         self.limitCounters = LimitCounters(metrics: metrics)
         self.configuration = configuration

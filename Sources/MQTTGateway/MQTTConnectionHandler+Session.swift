@@ -46,9 +46,14 @@ extension MQTTConnectionHandler {
         // The session is read once the connections that held it have written it.
         let ready = takenOver.futureResult.and(settling ?? eventLoop.makeSucceededVoidFuture())
         let services = self.services
+        let connectionID = self.connectionID
         let loaded = ready.flatMap { _ in
             let promise = eventLoop.makePromise(of: AttachOutcome.self)
-            promise.completeWithTask { try await Self.loadSession(attachment, services: services) }
+            promise.completeWithTask {
+                // Cluster mode: a connection of this client on another gateway is taken over first.
+                try await services.ownership?.claim(clientIdentifier, connectionID: connectionID)
+                return try await Self.loadSession(attachment, services: services)
+            }
             return promise.futureResult
         }
         sessionBeingLoaded = true
@@ -321,6 +326,7 @@ extension MQTTConnectionHandler {
         detachSettled = settled.futureResult
         if !detachment.sessionTakenOver {
             services.sessions.detach(clientIdentifier, connectionID: connectionID, settling: settled.futureResult)
+            services.ownership?.release(clientIdentifier, connectionID: connectionID, after: settled.futureResult)
         }
         journalClientIdentifier = clientIdentifier
         attachedClientIdentifier = nil

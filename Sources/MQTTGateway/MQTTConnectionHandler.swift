@@ -131,6 +131,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         if let clientIdentifier = attachedClientIdentifier {
             // Refused while attaching (the store failed): no detach came, but the registry named this connection.
             services.sessions.detach(clientIdentifier, connectionID: connectionID, settling: nil)
+            services.ownership?.release(clientIdentifier, connectionID: connectionID, after: nil)
         }
         // A connection that never attached a session has nothing registered; this is a no-op then.
         removeAllReaders()

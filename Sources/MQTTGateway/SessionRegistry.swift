@@ -44,6 +44,12 @@ final class SessionRegistry: Sendable {
         }
     }
 
+    /// The connection holding the session of `clientIdentifier`, and the session write of a closed one
+    /// still running, if any.
+    func holder(of clientIdentifier: String) -> (owner: ConnectionHandle?, settling: EventLoopFuture<Void>?) {
+        state.withLockedValue { ($0.owners[clientIdentifier], $0.settling[clientIdentifier]) }
+    }
+
     /// Whether a connection on this node holds the session.
     func isAttached(_ clientIdentifier: String) -> Bool {
         state.withLockedValue { $0.owners[clientIdentifier] != nil }

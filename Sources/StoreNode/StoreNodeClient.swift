@@ -27,6 +27,7 @@ public final class StoreNodeClient: LMQMetadataStoring {
         /// The wildcard filters registered for dispatch, registered again after a lost connection.
         var registrations: Set<DispatchRegistration> = []
         var arrivalHandler: (@Sendable ([QueueOffset]) -> Void)?
+        var takeoverHandler: (@Sendable (_ clientIdentifier: String, _ claimID: UInt64) -> Void)?
         var isClosed = false
     }
 
@@ -80,6 +81,39 @@ public final class StoreNodeClient: LMQMetadataStoring {
         return remoting.send(.request(code: StoreNodeRequestCode.updateDispatch.rawValue, body: body), to: address).flatMapThrowing { response in
             try Self.decode(response, from: address) { _ throws(StoreWireError) in () }
         }
+    }
+
+    // MARK: Session ownership
+
+    /// Claims the connection of `clientIdentifier` for this gateway: returns once no other gateway holds
+    /// it (the node told the holder to give it up, and it did, or is gone). The token goes to
+    /// ``releaseSession(_:token:)``.
+    public func claimSession(_ clientIdentifier: String) async throws -> UInt64 {
+        try await call(.claimSession, timeout: .seconds(20)) { body in clientIdentifier.write(to: &body) } decode: { reader throws(StoreWireError) in
+            try reader.integer("token", as: UInt64.self)
+        }
+    }
+
+    /// The client's connection on this gateway ended.
+    public func releaseSession(_ clientIdentifier: String, token: UInt64) {
+        var body = ByteBuffer()
+        clientIdentifier.write(to: &body)
+        body.writeInteger(token)
+        _ = remoting.send(.request(code: StoreNodeRequestCode.releaseSession.rawValue, body: body), to: address)
+    }
+
+    /// This gateway gave up the connection of `clientIdentifier` as the node asked (claim `claimID`).
+    public func takeoverDone(_ clientIdentifier: String, claimID: UInt64) {
+        var body = ByteBuffer()
+        clientIdentifier.write(to: &body)
+        body.writeInteger(claimID)
+        _ = remoting.send(.request(code: StoreNodeRequestCode.takeoverDone.rawValue, body: body), to: address)
+    }
+
+    /// Sets what to do when the node asks this gateway to give up a client's connection: close it, write
+    /// its session, then call ``takeoverDone(_:claimID:)``. Called on the connection's event loop.
+    public func setTakeoverHandler(_ handler: @escaping @Sendable (_ clientIdentifier: String, _ claimID: UInt64) -> Void) {
+        state.withLockedValue { $0.takeoverHandler = handler }
     }
 
     /// Order-preserving: calls made one after another reach the store in that order (while the
@@ -152,6 +186,18 @@ public final class StoreNodeClient: LMQMetadataStoring {
     public var watchedQueues: Set<String> { state.withLockedValue { $0.watched } }
 
     private static func received(_ request: RemotingCommand, state: NIOLockedValueBox<State>, logger: Logger) {
+        if request.code == StoreNodeRequestCode.takeover.rawValue {
+            var reader = StoreWireReader(request.body)
+            do {
+                let clientIdentifier = try reader.string("client identifier")
+                let claimID = try reader.integer("claim id", as: UInt64.self)
+                try reader.finish()
+                state.withLockedValue { $0.takeoverHandler }?(clientIdentifier, claimID)
+            } catch {
+                logger.warning("malformed takeover from the store node dropped", metadata: ["error": "\(error)"])
+            }
+            return
+        }
         guard request.code == StoreNodeRequestCode.notify.rawValue else {
             logger.debug("unexpected request from the store node dropped", metadata: ["code": "\(request.code)"])
             return

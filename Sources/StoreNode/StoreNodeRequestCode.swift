@@ -12,6 +12,8 @@ public enum StoreNodeRequestCode: Int32, Sendable, Hashable, CaseIterable {
     case notify = 406
     /// Registers and unregisters wildcard filters of sessions for dispatch (DispatchRegistry).
     case updateDispatch = 407
+    /// Pushed by the node (oneway): give up a client's session, another gateway claims it (SessionOwnership).
+    case takeover = 408
 
     // Consume offsets.
     case commitOffset = 410
@@ -43,4 +45,9 @@ public enum StoreNodeRequestCode: Int32, Sendable, Hashable, CaseIterable {
     case applySessionJournal = 440
     case deleteSessionAndOffsets = 441
     case sessionDeliveries = 442
+
+    // Which gateway holds a client's connection (SessionOwnership).
+    case claimSession = 443
+    case releaseSession = 444
+    case takeoverDone = 445
 }

@@ -11,12 +11,14 @@ struct StoreNodeRequestHandlers: Sendable {
     let metadata: LMQMetadataStore
     let watches: StoreNodeWatchRegistry
     let dispatch: DispatchRegistry
+    let ownership: SessionOwnership
 
     func register(on server: RemotingServer) {
         registerLog(on: server)
         registerOffsets(on: server)
         registerRetained(on: server)
         registerSessions(on: server)
+        registerOwnership(on: server)
     }
 
     // MARK: The log
@@ -163,6 +165,39 @@ struct StoreNodeRequestHandlers: Sendable {
     }
 
     // MARK: Sessions and their journal
+
+    private func registerOwnership(on server: RemotingServer) {
+        let ownership = self.ownership
+        serve(server, .claimSession) { request, context in
+            let clientIdentifier = try Self.arguments(request) { reader throws(StoreWireError) in try reader.string("client identifier") }
+            guard let connection = context.connection else { throw RemotingResponseError(.systemError, "no connection to claim on") }
+            let token = try await ownership.claim(clientIdentifier, by: connection) { holder, clientIdentifier, claimID in
+                var body = ByteBuffer()
+                clientIdentifier.write(to: &body)
+                body.writeInteger(claimID)
+                holder.sendOneway(.request(code: StoreNodeRequestCode.takeover.rawValue, body: body)).whenFailure { _ in
+                    // The holder's connection is closing: its close ends the takeover.
+                }
+            }.get()
+            var body = ByteBuffer()
+            body.writeInteger(token)
+            return body
+        }
+        serve(server, .releaseSession) { request, _ in
+            let (clientIdentifier, token) = try Self.arguments(request) { reader throws(StoreWireError) in
+                (try reader.string("client identifier"), try reader.integer("token", as: UInt64.self))
+            }
+            ownership.release(clientIdentifier, token: token)
+            return ByteBuffer()
+        }
+        serve(server, .takeoverDone) { request, _ in
+            let (clientIdentifier, claimID) = try Self.arguments(request) { reader throws(StoreWireError) in
+                (try reader.string("client identifier"), try reader.integer("claim id", as: UInt64.self))
+            }
+            ownership.takeoverDone(clientIdentifier, claimID: claimID)
+            return ByteBuffer()
+        }
+    }
 
     private func registerSessions(on server: RemotingServer) {
         let metadata = self.metadata

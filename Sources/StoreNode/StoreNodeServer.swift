@@ -113,7 +113,9 @@ public final class StoreNodeServer: Sendable {
             phase.withLockedValue { $0 = .stopped }
             throw error
         }
-        StoreNodeRequestHandlers(store: store, metadata: metadata, watches: watches, dispatch: dispatch).register(on: remoting)
+        StoreNodeRequestHandlers(
+            store: store, metadata: metadata, watches: watches, dispatch: dispatch, ownership: SessionOwnership()
+        ).register(on: remoting)
         let listenerID = store.addArrivalListener { queueOffsets in watches.arrived(queueOffsets) }
         let port: Int
         do {

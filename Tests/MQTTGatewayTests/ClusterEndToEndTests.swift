@@ -138,4 +138,45 @@ struct ClusterEndToEndTests {
             }
         }
     }
+
+    @Test("a client connecting to another gateway takes its session over: the first gateway disconnects it with 0x8E")
+    func takeoverAcrossGateways() async throws {
+        try await Self.withCluster(gateways: 2) { cluster in
+            let gateways = cluster.gateways
+            let first = Self.client(gateways[0], "wanderer", cleanStart: true, expirySeconds: 600)
+            _ = try await first.connect()
+            _ = try await first.subscribe(to: "takeover/#", qos: .atLeastOnce)
+
+            let second = Self.client(gateways[1], "wanderer", cleanStart: false, expirySeconds: 600)
+            let messages = MessageCollector(second)
+            let connack = try await second.connect()
+            #expect(connack.sessionPresent, "the session of the connection on gateway 0 moves to gateway 1")
+            // [MQTT-3.1.4-3]: the existing connection is closed, in v5 with Session taken over.
+            let closed = await first.waitUntilClosed()
+            guard case .serverDisconnected(let reasonCode, _)? = closed else {
+                Issue.record("the connection on gateway 0 ended with \(String(describing: closed)), not a DISCONNECT")
+                return
+            }
+            #expect(reasonCode == .sessionTakenOver)
+
+            // The session's subscription lives on gateway 1: a message through gateway 0 arrives there once.
+            let publisher = Self.client(gateways[0], "takeover-pub")
+            _ = try await publisher.connect()
+            try await publisher.publish(to: "takeover/1", payload: "after", qos: .atLeastOnce)
+            let received = try await messages.wait(for: 1)
+            #expect(received.map(\.payloadString) == ["after"])
+
+            // And back again: gateway 1 gives it up to a third connection on gateway 0.
+            let third = Self.client(gateways[0], "wanderer", cleanStart: false, expirySeconds: 600)
+            #expect(try await third.connect().sessionPresent)
+            guard case .serverDisconnected(.sessionTakenOver, _)? = await second.waitUntilClosed() else {
+                Issue.record("the connection on gateway 1 was not taken over")
+                return
+            }
+            for client in [first, second, third, publisher] {
+                try? await client.disconnect()
+                await client.shutdown()
+            }
+        }
+    }
 }
