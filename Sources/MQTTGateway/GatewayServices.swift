@@ -25,7 +25,7 @@ final class GatewayServices: Sendable {
     let router = SubscriptionRouter()
     let wills = WillScheduler()
     let maintenance = SessionMaintenance()
-    let sharedGroups = SharedSubscriptionGroups()
+    let sharedGroups: SharedSubscriptionGroups
     let logger: Logger
     /// Told of first topics and wildcard filters in use, to keep the name server current; `nil` when
     /// the node reports to no name server.
@@ -47,7 +47,11 @@ final class GatewayServices: Sendable {
         self.isClustered = isClustered
         let sessions = SessionRegistry()
         self.sessions = sessions
-        ownership = (metadata as? StoreNodeClient).map { ClusterSessionOwnership(client: $0, sessions: sessions, logger: logger) }
+        let storeNode = metadata as? StoreNodeClient
+        ownership = storeNode.map { ClusterSessionOwnership(client: $0, sessions: sessions, logger: logger) }
+        let sharedGroups = SharedSubscriptionGroups(remote: storeNode)
+        self.sharedGroups = sharedGroups
+        storeNode?.setSharedReturnedHandler { key in sharedGroups.messagesReturned(key: key) }
         self.metrics = metrics
         self.limitCounters = LimitCounters(metrics: metrics)
         self.configuration = configuration

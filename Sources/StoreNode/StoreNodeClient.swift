@@ -28,6 +28,7 @@ public final class StoreNodeClient: LMQMetadataStoring {
         var registrations: Set<DispatchRegistration> = []
         var arrivalHandler: (@Sendable ([QueueOffset]) -> Void)?
         var takeoverHandler: (@Sendable (_ clientIdentifier: String, _ claimID: UInt64) -> Void)?
+        var sharedReturnedHandler: (@Sendable (_ key: String) -> Void)?
         var isClosed = false
     }
 
@@ -81,6 +82,41 @@ public final class StoreNodeClient: LMQMetadataStoring {
         return remoting.send(.request(code: StoreNodeRequestCode.updateDispatch.rawValue, body: body), to: address).flatMapThrowing { response in
             try Self.decode(response, from: address) { _ throws(StoreWireError) in () }
         }
+    }
+
+    // MARK: Shared subscriptions
+
+    /// Up to `maximum` messages of the shared subscription group `key` (reading `queue`) for this gateway;
+    /// a group the node does not know yet starts at `startOffset`. They are this gateway's until it
+    /// finishes or gives them back (or its connection closes).
+    public func takeShared(key: String, queue: String, startOffset: Int64, maximum: Int) async throws -> [LMQReadResult.Message] {
+        try await call(.takeShared) { body in
+            key.write(to: &body)
+            queue.write(to: &body)
+            body.writeInteger(startOffset)
+            body.writeInteger(UInt32(clamping: maximum))
+        } decode: { reader throws(StoreWireError) in try LMQReadResult(from: &reader).messages }
+    }
+
+    /// This gateway finished `offsets` of group `key`: delivered and acknowledged, or never to be sent.
+    public func finishShared(key: String, offsets: [Int64]) {
+        var body = ByteBuffer()
+        key.write(to: &body)
+        offsets.write(to: &body)
+        _ = remoting.send(.request(code: StoreNodeRequestCode.finishShared.rawValue, body: body), to: address)
+    }
+
+    /// This gateway hands `offsets` of group `key` back (its members all left): other gateways get them.
+    public func giveBackShared(key: String, offsets: [Int64]) {
+        var body = ByteBuffer()
+        key.write(to: &body)
+        offsets.write(to: &body)
+        _ = remoting.send(.request(code: StoreNodeRequestCode.giveBackShared.rawValue, body: body), to: address)
+    }
+
+    /// Sets what to do when the node says messages of a shared group were handed back (take again).
+    public func setSharedReturnedHandler(_ handler: @escaping @Sendable (_ key: String) -> Void) {
+        state.withLockedValue { $0.sharedReturnedHandler = handler }
     }
 
     // MARK: Session ownership
@@ -196,6 +232,14 @@ public final class StoreNodeClient: LMQMetadataStoring {
             } catch {
                 logger.warning("malformed takeover from the store node dropped", metadata: ["error": "\(error)"])
             }
+            return
+        }
+        if request.code == StoreNodeRequestCode.sharedReturned.rawValue {
+            guard let key = try? StoreWireCodec.decode(String.self, from: request.body) else {
+                logger.warning("malformed shared-group notice from the store node dropped")
+                return
+            }
+            state.withLockedValue { $0.sharedReturnedHandler }?(key)
             return
         }
         guard request.code == StoreNodeRequestCode.notify.rawValue else {

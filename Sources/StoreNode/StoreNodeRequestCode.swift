@@ -14,6 +14,8 @@ public enum StoreNodeRequestCode: Int32, Sendable, Hashable, CaseIterable {
     case updateDispatch = 407
     /// Pushed by the node (oneway): give up a client's session, another gateway claims it (SessionOwnership).
     case takeover = 408
+    /// Pushed by the node (oneway): messages of a shared subscription group were handed back.
+    case sharedReturned = 409
 
     // Consume offsets.
     case commitOffset = 410
@@ -50,4 +52,9 @@ public enum StoreNodeRequestCode: Int32, Sendable, Hashable, CaseIterable {
     case claimSession = 443
     case releaseSession = 444
     case takeoverDone = 445
+
+    // Shared subscriptions spanning gateways (SharedGroupRegistry).
+    case takeShared = 450
+    case finishShared = 451
+    case giveBackShared = 452
 }

@@ -12,6 +12,7 @@ struct StoreNodeRequestHandlers: Sendable {
     let watches: StoreNodeWatchRegistry
     let dispatch: DispatchRegistry
     let ownership: SessionOwnership
+    let sharedGroups: SharedGroupRegistry
 
     func register(on server: RemotingServer) {
         registerLog(on: server)
@@ -19,6 +20,43 @@ struct StoreNodeRequestHandlers: Sendable {
         registerRetained(on: server)
         registerSessions(on: server)
         registerOwnership(on: server)
+        registerSharedGroups(on: server)
+    }
+
+    // MARK: Shared subscriptions
+
+    private func registerSharedGroups(on server: RemotingServer) {
+        let groups = self.sharedGroups
+        let push: @Sendable (RemotingServerConnection, String) -> Void = { taker, key in
+            taker.sendOneway(.request(code: StoreNodeRequestCode.sharedReturned.rawValue, body: StoreWireCodec.encode(key)))
+                .whenFailure { _ in }
+        }
+        serve(server, .takeShared) { request, context in
+            let (key, queue, start, maximum) = try Self.arguments(request) { reader throws(StoreWireError) in
+                (try reader.string("group"), try reader.string("queue"), try reader.integer("start offset", as: Int64.self),
+                 try reader.integer("max messages", as: UInt32.self))
+            }
+            guard let connection = context.connection else { throw RemotingResponseError(.systemError, "no connection to take on") }
+            let taken = try await groups.take(
+                key: key, queue: queue, startOffset: start, maximum: Int(max(1, min(maximum, 1_024))), by: connection, push: push
+            )
+            // A read result carrying just the messages.
+            return StoreWireCodec.encode(LMQReadResult(status: .found, messages: taken, nextOffset: 0, minOffset: 0, maxOffset: 0))
+        }
+        serve(server, .finishShared) { request, _ in
+            let (key, offsets) = try Self.arguments(request) { reader throws(StoreWireError) in
+                (try reader.string("group"), try [Int64](from: &reader))
+            }
+            groups.finish(key: key, offsets: offsets)
+            return ByteBuffer()
+        }
+        serve(server, .giveBackShared) { request, context in
+            let (key, offsets) = try Self.arguments(request) { reader throws(StoreWireError) in
+                (try reader.string("group"), try [Int64](from: &reader))
+            }
+            if let connection = context.connection { groups.giveBack(key: key, offsets: offsets, by: connection, push: push) }
+            return ByteBuffer()
+        }
     }
 
     // MARK: The log

@@ -114,7 +114,8 @@ public final class StoreNodeServer: Sendable {
             throw error
         }
         StoreNodeRequestHandlers(
-            store: store, metadata: metadata, watches: watches, dispatch: dispatch, ownership: SessionOwnership()
+            store: store, metadata: metadata, watches: watches, dispatch: dispatch, ownership: SessionOwnership(),
+            sharedGroups: SharedGroupRegistry(store: store, metadata: metadata)
         ).register(on: remoting)
         let listenerID = store.addArrivalListener { queueOffsets in watches.arrived(queueOffsets) }
         let port: Int

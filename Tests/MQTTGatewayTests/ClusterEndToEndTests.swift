@@ -179,4 +179,36 @@ struct ClusterEndToEndTests {
             }
         }
     }
+
+    @Test("a shared subscription with members on two gateways: each message goes to one member, none is lost")
+    func sharedSubscriptionAcrossGateways() async throws {
+        try await Self.withCluster(gateways: 2) { cluster in
+            let gateways = cluster.gateways
+            var members: [(client: MQTTClient, messages: MessageCollector)] = []
+            for (index, gateway) in gateways.enumerated() {
+                let member = Self.client(gateway, "member-\(index)")
+                _ = try await member.connect()
+                let messages = MessageCollector(member)
+                #expect(try await member.subscribe(to: "$share/workers/jobs/#", qos: .atLeastOnce) == .atLeastOnce)
+                members.append((member, messages))
+            }
+            let publisher = Self.client(gateways[1], "job-pub")
+            _ = try await publisher.connect()
+            let total = 300
+            for sequence in 0..<total {
+                try await publisher.publish(to: "jobs/\(sequence % 5)", payload: "\(sequence)", qos: .atLeastOnce)
+            }
+            try await waitUntil("every job delivered (have \(members.map(\.messages.received.count)))") {
+                members.map(\.messages.received.count).reduce(0, +) >= total
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let all = members.flatMap { $0.messages.received.map(\.payloadString) }
+            #expect(all.count == total, "each job once across the members: \(all.count) deliveries")
+            #expect(Set(all) == Set((0..<total).map { "\($0)" }))
+            for client in members.map(\.client) + [publisher] {
+                try? await client.disconnect()
+                await client.shutdown()
+            }
+        }
+    }
 }
