@@ -23,6 +23,9 @@ public struct ClusterConfiguration: Sendable, Hashable {
     /// `storeNodeWaitSeconds`: in cluster mode, how long a starting gateway waits for a store node to
     /// register before it gives up. Default: 60.
     public var storeNodeWaitSeconds: Int
+    /// `heartbeatIntervalSeconds`: in cluster mode, how often the gateway heartbeats to the name servers;
+    /// keep it well under their `nodeExpirySeconds` (30). Default: 10.
+    public var heartbeatIntervalSeconds: Int = 10
 
     public init(
         nameServerAddresses: [String] = [],
@@ -107,6 +110,12 @@ public struct ClusterConfiguration: Sendable, Hashable {
         if let address = properties["storeNodeAddress"].map({ String($0.trimmed()) }), !address.isEmpty {
             guard Self.isHostPort(address) else { throw .init(message: "storeNodeAddress: \(address) is not host:port") }
             configuration.storeNodeAddress = address
+        }
+        if let text = properties["heartbeatIntervalSeconds"].map({ String($0.trimmed()) }), !text.isEmpty {
+            guard let seconds = Int(text), (1...3_600).contains(seconds) else {
+                throw .init(message: "heartbeatIntervalSeconds=\(text), expected 1...3600 seconds")
+            }
+            configuration.heartbeatIntervalSeconds = seconds
         }
         if let text = properties["storeNodeWaitSeconds"].map({ String($0.trimmed()) }), !text.isEmpty {
             guard let seconds = Int(text), seconds >= 0 else {

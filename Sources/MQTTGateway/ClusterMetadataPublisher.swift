@@ -41,6 +41,10 @@ public final class ClusterMetadataPublisher: Sendable {
         public var maximumFirstTopics: Int
         /// The most wildcard filters remembered (and so registered). Default: 100,000.
         public var maximumWildcardFilters: Int
+        /// Cluster mode: the store node (`host:port`) this gateway appends to. A first topic it creates is
+        /// routed there, and one an operator created without a store node gets it added. Default: nil
+        /// (standalone: topics are created without a store node).
+        public var storeAddress: String?
 
         public init(
             autoCreateFirstTopic: Bool = true,
@@ -327,6 +331,12 @@ public final class ClusterMetadataPublisher: Sendable {
     private func write(_ work: Work, to nameServer: any NameServerClient) async -> Outcome {
         do throws(NameServerError) {
             switch work {
+            case .createFirstTopic(let topic) where configuration.storeAddress != nil:
+                let storeAddress = configuration.storeAddress!
+                // A route that names store nodes is left as it is (an operator's, or another gateway's).
+                if let route = try? await nameServer.topicRoute(topic), !route.storeAddresses.isEmpty { return .done }
+                try await nameServer.updateTopic(topic, target: .storeAddress(storeAddress))
+                logger.info("first topic routed to store node", metadata: ["topic": "\(topic)", "store": "\(storeAddress)"])
             case .createFirstTopic(let topic):
                 // Read first: a topic an operator created with store nodes is left as it is, and the
                 // name server logs only real creations.

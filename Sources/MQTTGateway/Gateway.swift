@@ -128,7 +128,14 @@ public final class Gateway: Sendable {
         let channel: any Channel
         let listeners: GatewayListeners
         do {
+            // Sessions record the gateway by the address it registers with (the store node publishes the wills
+            // of a gateway that disappears from the registry): known before the first CONNECT is read.
+            if configuration.mqttPort != 0 {
+                services.boundNodeName.withLockedValue { $0 = MQTTNode.advertisedAddress(host: configuration.host, port: configuration.mqttPort) }
+            }
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.mqttPort).get()
+            let boundPort = channel.localAddress?.port ?? configuration.mqttPort
+            services.boundNodeName.withLockedValue { $0 = MQTTNode.advertisedAddress(host: configuration.host, port: boundPort) }
             do {
                 listeners = try await GatewayListeners.start(services: services, group: group, logger: logger)
             } catch {
@@ -148,11 +155,12 @@ public final class Gateway: Sendable {
             configuration: configuration, services: services, serverChannel: channel, group: group, arrivalListenerID: listenerID,
             listeners: listeners
         )
-        services.boundNodeName.withLockedValue { $0 = MQTTNode.advertisedAddress(host: configuration.host, port: gateway.port) }
-        logger.info("MQTT gateway listening", metadata: [
-            "address": "\(configuration.host):\(gateway.port)", "store": "\(store.location)",
-            "flushDiskType": "\(configuration.store.flushDiskType.rawValue)",
-        ])
+        var listening: Logger.Metadata = ["address": "\(configuration.host):\(gateway.port)", "store": "\(store.location)"]
+        if !storeBackend.isRemote {
+            // A store node has its own (its broker.conf).
+            listening["flushDiskType"] = "\(configuration.store.flushDiskType.rawValue)"
+        }
+        logger.info("MQTT gateway listening", metadata: listening)
         return gateway
     }
 

@@ -72,7 +72,12 @@ extension GatewayServices {
     static var wallClockMillis: Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
 
     /// The name this node writes into the session records it holds.
-    var nodeName: String { boundNodeName.withLockedValue { $0 } ?? "\(configuration.host):\(configuration.mqttPort)" }
+    /// How session records name this gateway: its registered address and this start's instance, as the store
+    /// node's liveness check matches them against the registry (a restart on the same address is a new name).
+    var nodeName: String {
+        let address = boundNodeName.withLockedValue { $0 } ?? "\(configuration.host):\(configuration.mqttPort)"
+        return "\(address)#\(instanceIdentifier)"
+    }
 }
 
 extension GatewayServices {

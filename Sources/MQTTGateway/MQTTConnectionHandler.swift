@@ -77,6 +77,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// Packets received while a SUBSCRIBE waits for the store node to say where its queues end, in order;
     /// nil when nothing waits.
     private var parkedPackets: [MQTTPacket]?
+    /// When a failed store write was last logged, and how many failed since (logStoreFailure).
+    private var lastStoreFailureLog: NIODeadline?
+    private var unloggedStoreFailures = 0
     var isDelivering = false
     var deliverAgain = false
     /// Who the client is and its ACL rules (MQTTConnectionHandler+Access.swift).
@@ -410,7 +413,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         do {
             pending = try services.store.write(message, to: queues)
         } catch {
-            logger.error("storing a PUBLISH to \(publish.topicName) failed: \(error)")
+            logStoreFailure(topic: publish.topicName, error)
             if let identifier = publish.packetIdentifier {
                 run(machine.publishRefused(packetIdentifier: identifier, reasonCode: .implementationSpecificError))
             }
@@ -471,13 +474,30 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                     run(machine.publishStored(packetIdentifier: identifier))
                 }
             case .failure(let error):
-                logger.error("storing a PUBLISH to \(publish.topicName) failed: \(error)")
+                logStoreFailure(topic: publish.topicName, error)
                 if let identifier = publish.packetIdentifier {
                     run(machine.publishRefused(packetIdentifier: identifier, reasonCode: .implementationSpecificError))
                 }
             }
         }
     }
+
+    /// Logs a PUBLISH the store refused: the first of an outage at once, then one line per
+    /// ``storeFailureLogInterval`` with how many more failed (a store node that is down refuses every
+    /// PUBLISH of a busy client).
+    private func logStoreFailure(topic: String, _ error: any Error) {
+        let now = NIODeadline.now()
+        if let last = lastStoreFailureLog, now - last < Self.storeFailureLogInterval {
+            unloggedStoreFailures += 1
+            return
+        }
+        let more = unloggedStoreFailures > 0 ? " (and \(unloggedStoreFailures) more since the last report)" : ""
+        logger.error("storing a PUBLISH to \(topic) failed: \(error)\(more)")
+        lastStoreFailureLog = now
+        unloggedStoreFailures = 0
+    }
+
+    static let storeFailureLogInterval: TimeAmount = .seconds(5)
 
     private func subscribe(_ subscribe: SubscribePacket) {
         guard handle != nil, attachedClientIdentifier != nil else { return }

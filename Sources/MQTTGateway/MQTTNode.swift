@@ -51,8 +51,10 @@ public final class MQTTNode: Sendable {
     ) async throws -> MQTTNode {
         var publisherConfiguration = publisherConfiguration ?? ClusterMetadataPublisher.Configuration()
         publisherConfiguration.autoCreateFirstTopic = cluster.autoCreateFirstTopic
+        if !cluster.isStandalone { publisherConfiguration.heartbeatInterval = .seconds(cluster.heartbeatIntervalSeconds) }
         let nameServer: NameServer?
         let publisher: ClusterMetadataPublisher?
+        let storeBackend: Gateway.StoreBackend
         if cluster.isStandalone {
             let nameServerConfiguration = NameServerConfiguration(
                 listenAddress: cluster.nameServerListenAddress,
@@ -66,21 +68,19 @@ public final class MQTTNode: Sendable {
             try await server.start()
             nameServer = server
             publisher = ClusterMetadataPublisher(nameServers: [server.client], configuration: publisherConfiguration, logger: logger)
+            storeBackend = .local
         } else {
             nameServer = nil
+            let client = try await StoreNodeDiscovery.connect(cluster: cluster, logger: logger)
+            storeBackend = .remote(RemoteMessageStore(client: client, logger: logger), client)
+            // First topics this gateway creates are routed to the store node it appends to.
+            publisherConfiguration.storeAddress = "\(client.address)"
             publisher = ClusterMetadataPublisher(
                 nameServers: try cluster.nameServerClients(), configuration: publisherConfiguration, logger: logger
             )
         }
         let gateway: Gateway
         do {
-            let storeBackend: Gateway.StoreBackend
-            if cluster.isStandalone {
-                storeBackend = .local
-            } else {
-                let client = try await StoreNodeDiscovery.connect(cluster: cluster, logger: logger)
-                storeBackend = .remote(RemoteMessageStore(client: client, logger: logger), client)
-            }
             gateway = try await Gateway.start(
                 configuration: configuration, logger: logger, threads: threads, metadataPublisher: publisher, metrics: gatewayMetrics,
                 storeBackend: storeBackend
@@ -104,7 +104,9 @@ public final class MQTTNode: Sendable {
             sysTopicPublisher: sysPublisher
         )
         if let publisher {
-            publisher.start(node: .gateway(address: advertisedAddress(host: configuration.host, port: gateway.port)))
+            publisher.start(node: .gateway(
+                address: advertisedAddress(host: configuration.host, port: gateway.port), name: gateway.services.instanceIdentifier
+            ))
         }
         if let port = nameServer?.port {
             logger.info("standalone node: name server in process", metadata: [

@@ -28,6 +28,17 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public var logLevel: Logger.Level
     /// Where `bin/mqbroker start` writes the log (`logDir`); empty: `<storePathRootDir>/logs`.
     public var logDir: String
+    /// How often the node looks for dead gateways, whose clients' wills it publishes
+    /// (`gatewayCheckIntervalSeconds`; only with name servers). Default: 3.
+    public var gatewayCheckIntervalSeconds: Int = 3
+    /// How long a gateway must be missing from every name server's list (and in two checks in a row)
+    /// before it counts as dead (`gatewayMissingSeconds`). More than a gateway's 10 s heartbeat interval,
+    /// so that a name server that restarted, and so lists nobody for a while, does not make live gateways
+    /// look dead. Default: 15.
+    public var gatewayMissingSeconds: Int = 15
+    /// How often the node heartbeats to each name server (`heartbeatIntervalSeconds`): keep it well
+    /// under the name servers' `nodeExpirySeconds` (30). Default: 10.
+    public var heartbeatIntervalSeconds: Int = 10
 
     public init(
         listenAddress: String = "0.0.0.0",
@@ -55,6 +66,7 @@ public struct BrokerConfiguration: Sendable, Hashable {
     public static let knownKeys = [
         "listenPort", "brokerListenAddress", "brokerIP1", "brokerName", "brokerClusterName", "namesrvAddr", "storePathRootDir",
         "flushDiskType", "flushIntervalCommitLog", "mappedFileSizeCommitLog", "fileReservedTime", "logLevel", "logDir",
+        "gatewayCheckIntervalSeconds", "gatewayMissingSeconds", "heartbeatIntervalSeconds",
     ]
 
     /// A configuration that cannot be used; the message names the file and the key.
@@ -110,6 +122,9 @@ public struct BrokerConfiguration: Sendable, Hashable {
             configuration.logLevel = level
         }
         configuration.logDir = properties["logDir"] ?? ""
+        configuration.gatewayCheckIntervalSeconds = try integer(properties, "gatewayCheckIntervalSeconds", source: source, default: 3, range: 1...3_600)
+        configuration.gatewayMissingSeconds = try integer(properties, "gatewayMissingSeconds", source: source, default: 15, range: 0...86_400)
+        configuration.heartbeatIntervalSeconds = try integer(properties, "heartbeatIntervalSeconds", source: source, default: 10, range: 1...3_600)
         let warnings = file.keys.filter { !knownKeys.contains($0) }.map { "\(source): unknown key \($0) ignored" }
         return (configuration, warnings)
     }

@@ -32,6 +32,11 @@ public final class StoreNodeClient: LMQMetadataStoring {
         var isClosed = false
     }
 
+    /// How long an append may wait for its answer: longer than other requests, because under SYNC_FLUSH
+    /// it waits for the disk, and an append that timed out may still have been stored (the publisher's
+    /// retry is then a duplicate).
+    public static let appendTimeout: Duration = .seconds(30)
+
     /// The shortest and longest wait between attempts to watch again after a lost connection.
     static let rewatchBackoff: (first: Duration, max: Duration) = (.milliseconds(50), .seconds(1))
 
@@ -61,7 +66,7 @@ public final class StoreNodeClient: LMQMetadataStoring {
     /// Appends `message` once, dispatched to every queue of `queues`; returns once it is durable per the
     /// node's flush policy.
     public func append(_ message: LMQMessage, to queues: [String]) async throws -> AppendResult {
-        try await call(.append) { body in
+        try await call(.append, timeout: Self.appendTimeout) { body in
             message.write(to: &body)
             queues.write(to: &body)
         } decode: { reader throws(StoreWireError) in try AppendResult(from: &reader) }
@@ -160,7 +165,8 @@ public final class StoreNodeClient: LMQMetadataStoring {
         message.write(to: &body)
         queues.write(to: &body)
         let address = self.address
-        return remoting.send(.request(code: StoreNodeRequestCode.append.rawValue, body: body), to: address).flatMapThrowing { response in
+        let request = RemotingCommand.request(code: StoreNodeRequestCode.append.rawValue, body: body)
+        return remoting.send(request, to: address, timeout: Self.appendTimeout).flatMapThrowing { response in
             try Self.decode(response, from: address) { reader throws(StoreWireError) in try AppendResult(from: &reader) }
         }
     }

@@ -32,6 +32,7 @@ public final class StoreNodeServer: Sendable {
         var heartbeat: Task<Void, Never>?
         var upkeep: Task<Void, Never>
         var nameServerClient: RemotingClient?
+        var gatewayMonitor: GatewayLivenessMonitor?
     }
 
     private enum Phase: Sendable {
@@ -44,19 +45,20 @@ public final class StoreNodeServer: Sendable {
     private let phase = NIOLockedValueBox(Phase.idle)
 
     /// - Parameters:
-    ///   - heartbeatInterval: how often the node heartbeats to each name server. Default: 10 s.
+    ///   - heartbeatInterval: how often the node heartbeats to each name server. Default:
+    ///     `heartbeatIntervalSeconds` of the configuration.
     ///   - retainedSweepInterval: how often expired retained messages are deleted. Default: 60 s.
     public init(
         configuration: BrokerConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "broker"),
-        heartbeatInterval: Duration = .seconds(10),
+        heartbeatInterval: Duration? = nil,
         retainedSweepInterval: Duration = .seconds(60)
     ) {
         self.configuration = configuration
         self.group = eventLoopGroup
         self.logger = logger
-        self.heartbeatInterval = heartbeatInterval
+        self.heartbeatInterval = heartbeatInterval ?? .seconds(configuration.heartbeatIntervalSeconds)
         self.retainedSweepInterval = retainedSweepInterval
     }
 
@@ -131,6 +133,7 @@ public final class StoreNodeServer: Sendable {
         let address = "\(RemotingAddress(host: configuration.advertisedHost, port: port))"
         var nameServerClient: RemotingClient?
         var heartbeat: Task<Void, Never>?
+        var gatewayMonitor: GatewayLivenessMonitor?
         if !configuration.nameServerAddresses.isEmpty {
             let client = RemotingClient(eventLoopGroup: group, logger: logger)
             let heartbeater = NodeHeartbeater(
@@ -140,6 +143,13 @@ public final class StoreNodeServer: Sendable {
             )
             nameServerClient = client
             heartbeat = Task { await heartbeater.run() }
+            // The wills of a dead gateway's clients are the cluster's to publish (GatewayLivenessMonitor).
+            gatewayMonitor = GatewayLivenessMonitor(
+                nameServers: heartbeater.nameServers, store: store, metadata: metadata, dispatch: dispatch,
+                checkInterval: .seconds(configuration.gatewayCheckIntervalSeconds),
+                settings: .init(minimumMissingDuration: .seconds(configuration.gatewayMissingSeconds)), logger: logger
+            )
+            gatewayMonitor?.start()
         }
         let upkeep = Task { [retainedSweepInterval, logger] in
             // Retention and checkpoints run in the store's own flusher; expired retained messages are
@@ -158,7 +168,8 @@ public final class StoreNodeServer: Sendable {
         phase.withLockedValue { phase in
             phase = .running(Running(
                 store: store, metadata: metadata, remoting: remoting, listenerID: listenerID, port: port,
-                heartbeat: heartbeat, upkeep: upkeep, nameServerClient: nameServerClient
+                heartbeat: heartbeat, upkeep: upkeep, nameServerClient: nameServerClient,
+                gatewayMonitor: gatewayMonitor
             ))
         }
         logger.info("store node listening", metadata: [
@@ -179,6 +190,8 @@ public final class StoreNodeServer: Sendable {
             return running
         }
         guard let running else { return }
+        // Before the name server client and the store close: the monitor uses both.
+        await running.gatewayMonitor?.stop()
         if let heartbeat = running.heartbeat {
             // Cancelling makes the heartbeater unregister the node before it returns.
             heartbeat.cancel()

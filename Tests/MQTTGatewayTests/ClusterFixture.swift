@@ -42,6 +42,8 @@ final class ClusterFixture: @unchecked Sendable {
         var settings = [
             "brokerListenAddress": "127.0.0.1", "namesrvAddr": "127.0.0.1:\(nameServer.port)", "storePathRootDir": directory + "/broker/store",
             "mappedFileSizeCommitLog": "\(16 * 1024 * 1024)",
+            // Well under the name server's 6 s expiry, so no live node ever drops out of the registry.
+            "heartbeatIntervalSeconds": "1",
         ]
         settings.merge(brokerSettings) { $1 }
         let broker = ServiceProcess(
@@ -62,7 +64,7 @@ final class ClusterFixture: @unchecked Sendable {
     /// Starts one more gateway of the cluster.
     @discardableResult
     func addGateway() async throws -> NodeProcess {
-        let gateway = try await NodeProcess.start(NodeProcess.Options(service: ["NAMESRV_ADDR": nameServerAddress]))
+        let gateway = try await NodeProcess.start(NodeProcess.Options(service: ["NAMESRV_ADDR": nameServerAddress, "heartbeatIntervalSeconds": "1"]))
         gateways.append(gateway)
         // In cluster mode for real: on the store node, and no name server of its own.
         let storeLine = "cluster mode: messages and sessions on store node 127.0.0.1:\(broker.port)"
