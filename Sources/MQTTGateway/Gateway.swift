@@ -105,6 +105,7 @@ public final class Gateway: Sendable {
             services.router.observeDispatch { filter, clientIdentifier, added in
                 remote.dispatchChanged(filter, clientIdentifier: clientIdentifier, added: added)
             }
+            remote.probeReaders { [router = services.router] queue in router.hasReaders(queue) }
         }
         do {
             try await SessionMaintenance.recoverSessions(services: services)

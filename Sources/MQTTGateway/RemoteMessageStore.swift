@@ -32,6 +32,8 @@ final class RemoteMessageStore: GatewayMessageStore {
     static let cacheLimitPerQueue = 4_096
     /// A queue's cache is dropped when it was not read for this long.
     static let idleCacheSeconds: Int64 = 10
+    /// A queue no connection of this gateway reads is no longer watched after this long.
+    static let idleWatchSeconds: Int64 = 60
 
     private struct QueueState {
         /// Whether the store node has answered a watch of this queue (its end is known).
@@ -60,6 +62,14 @@ final class RemoteMessageStore: GatewayMessageStore {
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let upkeep = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    /// Whether a connection of this gateway reads a queue (SubscriptionRouter), for unwatching idle ones.
+    private let readerProbe = NIOLockedValueBox<(@Sendable (String) -> Bool)?>(nil)
+
+    /// Sets how to tell whether a connection of this gateway reads a queue: queues nobody reads for
+    /// ``idleWatchSeconds`` are unwatched, so the store node stops notifying this gateway of them.
+    func probeReaders(_ probe: @escaping @Sendable (String) -> Bool) {
+        readerProbe.withLockedValue { $0 = probe }
+    }
 
     init(client: StoreNodeClient, logger: Logger) {
         self.client = client
@@ -281,13 +291,30 @@ final class RemoteMessageStore: GatewayMessageStore {
 
     // MARK: Upkeep
 
-    /// Drops the caches of queues nobody read lately and refreshes the store node's queue count.
+    /// Drops the caches of queues nobody read lately, unwatches queues nobody here reads, and refreshes the
+    /// store node's queue count.
     private func runUpkeep() async {
-        let idleBefore = GatewayServices.wallClockMillis - Self.idleCacheSeconds * 1_000
+        let now = GatewayServices.wallClockMillis
+        let idleBefore = now - Self.idleCacheSeconds * 1_000
+        let unwatchBefore = now - Self.idleWatchSeconds * 1_000
+        let hasReaders = readerProbe.withLockedValue { $0 }
         state.withLockedValue { state in
-            for (name, queue) in state.queues where !queue.cache.isEmpty && queue.lastReadMillis < idleBefore {
-                state.queues[name]?.cache = [:]
+            var unwatched: [String] = []
+            for (name, queue) in state.queues {
+                if let hasReaders, queue.prepared, queue.fetching.isEmpty, queue.lastReadMillis < unwatchBefore, !hasReaders(name) {
+                    if queue.lastReadMillis == 0 {
+                        // Never read: counted from now, so a subscription being set up is not unwatched.
+                        state.queues[name]?.lastReadMillis = now
+                        continue
+                    }
+                    state.queues[name] = nil
+                    unwatched.append(name)
+                } else if !queue.cache.isEmpty && queue.lastReadMillis < idleBefore {
+                    state.queues[name]?.cache = [:]
+                }
             }
+            // Under the lock: a prepare of the same queue that follows sends its WATCH after this UNWATCH.
+            if !unwatched.isEmpty { client.unwatch(queues: unwatched) }
         }
         if let count = try? await client.queueCount() {
             state.withLockedValue { $0.queueCount = count }

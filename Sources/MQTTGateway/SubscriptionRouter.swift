@@ -48,6 +48,11 @@ final class SubscriptionRouter: Sendable {
         state.withLockedValue { $0.readers[queue, default: [:]][handle.connectionID] = handle }
     }
 
+    /// Whether a connection of this gateway reads `queue`.
+    func hasReaders(_ queue: String) -> Bool {
+        state.withLockedValue { $0.readers[queue]?.isEmpty == false }
+    }
+
     /// Undoes `addReader`.
     func removeReader(_ queue: String, connectionID: UInt64) {
         state.withLockedValue { state in

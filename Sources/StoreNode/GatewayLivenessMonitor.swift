@@ -23,6 +23,8 @@ final class GatewayLivenessMonitor: Sendable {
     private let metadata: LMQMetadataStore
     private let dispatch: DispatchRegistry
     private let checkInterval: Duration
+    /// Which connections hold client identifiers: a session held by a live connection is not released.
+    private let ownership: SessionOwnership
     private let settings: GatewayLivenessTracker.Settings
     private let logger: Logger
     private let loop = NIOLockedValueBox<Task<Void, Never>?>(nil)
@@ -32,9 +34,10 @@ final class GatewayLivenessMonitor: Sendable {
 
     init(
         nameServers: [any NameServerClient], store: LMQStore, metadata: LMQMetadataStore, dispatch: DispatchRegistry,
-        checkInterval: Duration, settings: GatewayLivenessTracker.Settings, logger: Logger
+        ownership: SessionOwnership, checkInterval: Duration, settings: GatewayLivenessTracker.Settings, logger: Logger
     ) {
         precondition(checkInterval > .zero, "the check interval must be positive")
+        self.ownership = ownership
         self.nameServers = nameServers
         self.store = store
         self.metadata = metadata
@@ -120,7 +123,18 @@ final class GatewayLivenessMonitor: Sendable {
             guard !Task.isCancelled else { return }
             switch orphan {
             case .connectionLost(let clientIdentifier, let gateway):
-                if let disconnectedAt = await connectionLost(clientIdentifier: clientIdentifier, gateway: gateway) {
+                // Held against claims meanwhile: a client connecting again right now waits until its session
+                // is released, rather than have its new connection recorded and then overwritten.
+                var disconnectedAt: Int64?
+                let released = await ownership.whileUnclaimed(clientIdentifier) {
+                    disconnectedAt = await connectionLost(clientIdentifier: clientIdentifier, gateway: gateway)
+                }
+                if !released {
+                    logger.info("client connected again before its dead gateway's session was released", metadata: [
+                        "client": "\(clientIdentifier)", "deadGateway": "\(gateway)",
+                    ])
+                }
+                if let disconnectedAt {
                     tracker.willScheduled(clientIdentifier: clientIdentifier, disconnectedAtMillis: disconnectedAt)
                 }
             case .willWaiting(let clientIdentifier, let gateway, let disconnectedAt):

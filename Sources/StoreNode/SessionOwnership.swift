@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import Remoting
 
 /// Which gateway holds each client identifier's connection, so that a client connecting to gateway B
@@ -128,6 +129,26 @@ public final class SessionOwnership: Sendable {
             takeover.timeout?.cancel()
             takeover.done.succeed()
         }
+    }
+
+    /// Runs `body` with `clientIdentifier` held against claims (a claim made meanwhile waits for it), unless a
+    /// connection holds it or a takeover of it runs: then returns false without running `body`. For the
+    /// store node's own changes to a session that no gateway holds (a dead gateway's client).
+    public func whileUnclaimed(_ clientIdentifier: String, _ body: () async -> Void) async -> Bool {
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        let claimID = state.withLockedValue { state -> UInt64? in
+            if let owner = state.owners[clientIdentifier], owner.connection.isActive { return nil }
+            guard state.takeovers[clientIdentifier] == nil else { return nil }
+            let claimID = state.nextID()
+            state.takeovers[clientIdentifier] = Takeover(
+                claimID: claimID, holder: ObjectIdentifier(self), done: eventLoop.makePromise(of: Void.self), timeout: nil
+            )
+            return claimID
+        }
+        guard let claimID else { return false }
+        await body()
+        takeoverDone(clientIdentifier, claimID: claimID)
+        return true
     }
 
     /// How many client identifiers are held (for tests and stats).

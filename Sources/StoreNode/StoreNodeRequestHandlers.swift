@@ -43,19 +43,18 @@ struct StoreNodeRequestHandlers: Sendable {
             // A read result carrying just the messages.
             return StoreWireCodec.encode(LMQReadResult(status: .found, messages: taken, nextOffset: 0, minOffset: 0, maxOffset: 0))
         }
-        serve(server, .finishShared) { request, _ in
+        // Ordered, on the loop: what a connection finished or gave back is applied before its close is seen.
+        serveOnLoop(server, .finishShared) { request, _ in
             let (key, offsets) = try Self.arguments(request) { reader throws(StoreWireError) in
                 (try reader.string("group"), try [Int64](from: &reader))
             }
             groups.finish(key: key, offsets: offsets)
-            return ByteBuffer()
         }
-        serve(server, .giveBackShared) { request, context in
+        serveOnLoop(server, .giveBackShared) { request, context in
             let (key, offsets) = try Self.arguments(request) { reader throws(StoreWireError) in
                 (try reader.string("group"), try [Int64](from: &reader))
             }
             if let connection = context.connection { groups.giveBack(key: key, offsets: offsets, by: connection, push: push) }
-            return ByteBuffer()
         }
     }
 
@@ -67,17 +66,11 @@ struct StoreNodeRequestHandlers: Sendable {
         let dispatch = self.dispatch
         // Ordered, like the appends: once a registration is answered, every append after it is dispatched
         // by it, whichever connection the append comes on.
-        server.register(code: StoreNodeRequestCode.updateDispatch.rawValue) { request, context in
-            let eventLoop = context.connection?.eventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
-            do {
-                let (added, removed) = try Self.arguments(request) { reader throws(StoreWireError) in
-                    (try [DispatchRegistration](from: &reader), try [DispatchRegistration](from: &reader))
-                }
-                dispatch.update(added: added, removed: removed)
-                return eventLoop.makeSucceededFuture(.response(to: request))
-            } catch {
-                return eventLoop.makeFailedFuture(Self.responseError(error))
+        serveOnLoop(server, .updateDispatch) { request, _ in
+            let (added, removed) = try Self.arguments(request) { reader throws(StoreWireError) in
+                (try [DispatchRegistration](from: &reader), try [DispatchRegistration](from: &reader))
             }
+            dispatch.update(added: added, removed: removed)
         }
         // Ordered: the appends of one connection are written in the order they arrived (a publisher's
         // messages keep their order); only the wait for the disk runs concurrently.
@@ -221,19 +214,17 @@ struct StoreNodeRequestHandlers: Sendable {
             body.writeInteger(token)
             return body
         }
-        serve(server, .releaseSession) { request, _ in
+        serveOnLoop(server, .releaseSession) { request, _ in
             let (clientIdentifier, token) = try Self.arguments(request) { reader throws(StoreWireError) in
                 (try reader.string("client identifier"), try reader.integer("token", as: UInt64.self))
             }
             ownership.release(clientIdentifier, token: token)
-            return ByteBuffer()
         }
-        serve(server, .takeoverDone) { request, _ in
+        serveOnLoop(server, .takeoverDone) { request, _ in
             let (clientIdentifier, claimID) = try Self.arguments(request) { reader throws(StoreWireError) in
                 (try reader.string("client identifier"), try reader.integer("claim id", as: UInt64.self))
             }
             ownership.takeoverDone(clientIdentifier, claimID: claimID)
-            return ByteBuffer()
         }
     }
 
@@ -314,6 +305,23 @@ struct StoreNodeRequestHandlers: Sendable {
     // MARK: Helpers
 
     /// Registers a concurrent handler whose errors are answered with the codes clients map back.
+    /// A request applied synchronously on the connection's event loop, in arrival order, answered with an
+    /// empty body (or the error it threw).
+    private func serveOnLoop(
+        _ server: RemotingServer, _ code: StoreNodeRequestCode,
+        _ handle: @escaping @Sendable (RemotingCommand, RemotingRequestContext) throws -> Void
+    ) {
+        server.register(code: code.rawValue) { request, context in
+            let eventLoop = context.connection?.eventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
+            do {
+                try handle(request, context)
+                return eventLoop.makeSucceededFuture(.response(to: request))
+            } catch {
+                return eventLoop.makeFailedFuture(Self.responseError(error))
+            }
+        }
+    }
+
     private func serve(
         _ server: RemotingServer, _ code: StoreNodeRequestCode,
         _ handle: @escaping @Sendable (RemotingCommand, RemotingRequestContext) async throws -> ByteBuffer

@@ -115,8 +115,9 @@ public final class StoreNodeServer: Sendable {
             phase.withLockedValue { $0 = .stopped }
             throw error
         }
+        let ownership = SessionOwnership()
         StoreNodeRequestHandlers(
-            store: store, metadata: metadata, watches: watches, dispatch: dispatch, ownership: SessionOwnership(),
+            store: store, metadata: metadata, watches: watches, dispatch: dispatch, ownership: ownership,
             sharedGroups: SharedGroupRegistry(store: store, metadata: metadata)
         ).register(on: remoting)
         let listenerID = store.addArrivalListener { queueOffsets in watches.arrived(queueOffsets) }
@@ -145,7 +146,7 @@ public final class StoreNodeServer: Sendable {
             heartbeat = Task { await heartbeater.run() }
             // The wills of a dead gateway's clients are the cluster's to publish (GatewayLivenessMonitor).
             gatewayMonitor = GatewayLivenessMonitor(
-                nameServers: heartbeater.nameServers, store: store, metadata: metadata, dispatch: dispatch,
+                nameServers: heartbeater.nameServers, store: store, metadata: metadata, dispatch: dispatch, ownership: ownership,
                 checkInterval: .seconds(configuration.gatewayCheckIntervalSeconds),
                 settings: .init(minimumMissingDuration: .seconds(configuration.gatewayMissingSeconds)), logger: logger
             )
