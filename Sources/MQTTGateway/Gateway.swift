@@ -102,9 +102,7 @@ public final class Gateway: Sendable {
         )
         if let remote = store as? RemoteMessageStore {
             // Before recovery adds the stored sessions' filters, so the store node hears of them too.
-            services.router.observeDispatch { filter, clientIdentifier, added in
-                remote.dispatchChanged(filter, clientIdentifier: clientIdentifier, added: added)
-            }
+            services.router.observeDispatch { changes, added in remote.dispatchChanged(changes, added: added) }
             remote.probeReaders { [router = services.router] queue in router.hasReaders(queue) }
         }
         do {

@@ -228,16 +228,24 @@ final class RemoteMessageStore: GatewayMessageStore {
         }
     }
 
+    /// Registrations per UPDATE_DISPATCH request, well within the frame limit.
+    static let dispatchBatch = 10_000
+
     /// The gateway's dispatch registry changed (SubscriptionRouter): tell the store node, in order.
-    func dispatchChanged(_ filter: TopicFilter, clientIdentifier: String, added: Bool) {
+    func dispatchChanged(_ changes: [(filter: TopicFilter, clientIdentifier: String)], added: Bool) {
         state.withLockedValue { state in
-            let count = (state.registeredFilters[filter.filter] ?? 0) + (added ? 1 : -1)
-            state.registeredFilters[filter.filter] = count > 0 ? count : nil
+            for change in changes {
+                let count = (state.registeredFilters[change.filter.filter] ?? 0) + (added ? 1 : -1)
+                state.registeredFilters[change.filter.filter] = count > 0 ? count : nil
+            }
         }
-        let registration = DispatchRegistration(filter: filter.string, clientIdentifier: clientIdentifier)
-        client.updateDispatch(added: added ? [registration] : [], removed: added ? [] : [registration]).whenFailure { [logger] error in
-            // The client registers everything again when its connection comes back.
-            logger.warning("telling the store node of wildcard filter \(filter.string) failed: \(error)")
+        let registrations = changes.map { DispatchRegistration(filter: $0.filter.string, clientIdentifier: $0.clientIdentifier) }
+        for start in stride(from: 0, to: registrations.count, by: Self.dispatchBatch) {
+            let batch = Array(registrations[start..<min(start + Self.dispatchBatch, registrations.count)])
+            client.updateDispatch(added: added ? batch : [], removed: added ? [] : batch).whenFailure { [logger] error in
+                // The client registers everything again when its connection comes back.
+                logger.warning("telling the store node of \(batch.count) wildcard filters failed: \(error)")
+            }
         }
     }
 

@@ -68,8 +68,12 @@ final class SessionMaintenance: Sendable {
         let records = try await services.metadata.allSessions()
         if services.isClustered {
             // The sessions belong to the cluster: those connected are on other gateways. Only the dispatch
-            // targets are this gateway's business.
-            for record in records { addDispatch(record, services: services) }
+            // targets are this gateway's business, told to the store node in a few requests.
+            services.router.addDispatch(records.flatMap { record in
+                record.subscriptions.compactMap { subscription in
+                    (try? TopicFilter(subscription.topicFilter)).flatMap { $0.isShared ? nil : ($0, record.clientIdentifier) }
+                }
+            })
             return
         }
         let now = GatewayServices.wallClockMillis

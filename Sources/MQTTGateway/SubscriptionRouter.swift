@@ -20,9 +20,9 @@ final class SubscriptionRouter: Sendable {
     /// so that a PUBLISH on any gateway reaches the wildcard filters of every gateway's sessions).
     private let dispatchObserver = NIOLockedValueBox<DispatchObserver?>(nil)
 
-    /// Called with a wildcard filter, the client identifier of the session holding it, and whether it was
-    /// added (or removed).
-    typealias DispatchObserver = @Sendable (_ filter: TopicFilter, _ clientIdentifier: String, _ added: Bool) -> Void
+    /// Called with changed pairs of a wildcard filter and the client identifier of the session holding it,
+    /// and whether they were added (or removed).
+    typealias DispatchObserver = @Sendable (_ changes: [(filter: TopicFilter, clientIdentifier: String)], _ added: Bool) -> Void
 
     func observeDispatch(_ observer: @escaping DispatchObserver) {
         dispatchObserver.withLockedValue { $0 = observer }
@@ -33,14 +33,22 @@ final class SubscriptionRouter: Sendable {
     func addDispatch(_ filter: TopicFilter, clientIdentifier: String) {
         guard filter.hasWildcards else { return }
         let added = state.withLockedValue { $0.wildcardFilters.insert(filter, value: clientIdentifier) }
-        if added, let observer = dispatchObserver.withLockedValue({ $0 }) { observer(filter, clientIdentifier, true) }
+        if added, let observer = dispatchObserver.withLockedValue({ $0 }) { observer([(filter, clientIdentifier)], true) }
+    }
+
+    /// `addDispatch` for many pairs, told to the observer at once (a gateway's start in cluster mode).
+    func addDispatch(_ pairs: [(filter: TopicFilter, clientIdentifier: String)]) {
+        let added = state.withLockedValue { state in
+            pairs.filter { $0.filter.hasWildcards && state.wildcardFilters.insert($0.filter, value: $0.clientIdentifier) }
+        }
+        if !added.isEmpty, let observer = dispatchObserver.withLockedValue({ $0 }) { observer(added, true) }
     }
 
     /// Undoes `addDispatch`.
     func removeDispatch(_ filter: TopicFilter, clientIdentifier: String) {
         guard filter.hasWildcards else { return }
         let removed = state.withLockedValue { $0.wildcardFilters.remove(filter, value: clientIdentifier) }
-        if removed, let observer = dispatchObserver.withLockedValue({ $0 }) { observer(filter, clientIdentifier, false) }
+        if removed, let observer = dispatchObserver.withLockedValue({ $0 }) { observer([(filter, clientIdentifier)], false) }
     }
 
     /// Registers `handle` as a reader of `queue`, woken when it grows.
