@@ -36,6 +36,13 @@ protocol GatewayMessageStore: Sendable {
     /// store, which dispatches by this gateway's own registry.
     func unregisteredFilters(_ filters: [TopicFilter]) -> [TopicFilter]
 
+    /// The topics of `topics` whose store node is not known yet (several store nodes): `prepareRoutes` them
+    /// before writing. Always empty for the local store.
+    func unroutedTopics(_ topics: [String]) -> [String]
+
+    /// Learns which store node holds each topic of `topics`.
+    func prepareRoutes(_ topics: [String]) async throws
+
     /// Registers `registering` for dispatch, then learns the current end of `queues` and from then on
     /// follows them (notifications).
     func prepare(queues: [String], registering: [DispatchRegistration]) async throws
@@ -92,6 +99,10 @@ final class LocalMessageStore: GatewayMessageStore {
     func unpreparedQueues(_ queues: [String]) -> [String] { [] }
 
     func unregisteredFilters(_ filters: [TopicFilter]) -> [TopicFilter] { [] }
+
+    func unroutedTopics(_ topics: [String]) -> [String] { [] }
+
+    func prepareRoutes(_ topics: [String]) async throws {}
 
     func prepare(queues: [String], registering: [DispatchRegistration]) async throws {}
 

@@ -49,9 +49,14 @@ final class GatewayServices: Sendable {
         self.sessions = sessions
         let storeNode = metadata as? StoreNodeClient
         ownership = storeNode.map { ClusterSessionOwnership(client: $0, sessions: sessions, logger: logger) }
-        let sharedGroups = SharedSubscriptionGroups(remote: storeNode)
+        let routes = (store as? RemoteMessageStore)?.routes
+        var groupNode: (@Sendable (String) -> StoreNodeClient)?
+        if let routes {
+            groupNode = { queue in routes.node(forQueue: queue) ?? routes.primary }
+        }
+        let sharedGroups = SharedSubscriptionGroups(remote: groupNode)
         self.sharedGroups = sharedGroups
-        storeNode?.setSharedReturnedHandler { key in sharedGroups.messagesReturned(key: key) }
+        routes?.onEveryNode { node in node.setSharedReturnedHandler { key in sharedGroups.messagesReturned(key: key) } }
         self.metrics = metrics
         self.limitCounters = LimitCounters(metrics: metrics)
         self.configuration = configuration

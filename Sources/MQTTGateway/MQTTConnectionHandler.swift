@@ -153,40 +153,57 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         receive(packet)
     }
 
-    /// Hands `packet` to the machine, unless packets wait for queues to be prepared: then it waits too.
+    /// Hands `packet` to the machine, unless packets wait for the store to be prepared: then it waits too.
     private func receive(_ packet: MQTTPacket) {
         if parkedPackets != nil {
             parkedPackets?.append(packet)
             return
         }
-        if case .subscribe(let subscribe) = packet, parkUntilPrepared(subscribe) {
-            parkedPackets?.append(packet)
+        if let preparation = storePreparation(for: packet) {
+            park(packet, until: preparation)
             return
         }
         run(machine.packetReceived(packet, nowMillis: Self.nowMillis))
     }
 
-    /// With a store node, a new subscription starts at its queue's end, which the gateway may not know
-    /// yet: the SUBSCRIBE, and every packet after it (their order matters: a PUBLISH after a SUBSCRIBE to
-    /// its topic must reach the new subscription), wait until the store node says. Returns false when
-    /// nothing needs to wait.
-    private func parkUntilPrepared(_ subscribe: SubscribePacket) -> Bool {
-        let filters = subscribe.subscriptions.compactMap { try? TopicFilter($0.topicFilter) }
+    /// What the store must learn before `packet` can be handled, or nil when nothing (always nil for the
+    /// store in this process). With store nodes:
+    /// - a SUBSCRIBE starts reading at its queues' ends, which the gateway may not know yet, and its
+    ///   wildcard filters must be registered for dispatch before the SUBACK;
+    /// - a PUBLISH to a first topic whose store node is not known yet waits for its route.
+    private func storePreparation(for packet: MQTTPacket) -> (@Sendable () async throws -> Void)? {
         let store = services.store
-        let unprepared = store.unpreparedQueues(filters.map(\.lmqName))
-        let unregistered = store.unregisteredFilters(filters)
-        guard !unprepared.isEmpty || !unregistered.isEmpty, let clientIdentifier = attachedClientIdentifier, let context, let eventLoop else {
-            return false
+        switch packet {
+        case .subscribe(let subscribe):
+            let filters = subscribe.subscriptions.compactMap { try? TopicFilter($0.topicFilter) }
+            let unprepared = store.unpreparedQueues(filters.map(\.lmqName))
+            let unregistered = store.unregisteredFilters(filters)
+            guard !unprepared.isEmpty || !unregistered.isEmpty, let clientIdentifier = attachedClientIdentifier else { return nil }
+            let registering = unregistered.map { DispatchRegistration(filter: $0.string, clientIdentifier: clientIdentifier) }
+            return { try await store.prepare(queues: unprepared, registering: registering) }
+        case .publish(let publish):
+            let unrouted = store.unroutedTopics([publish.topicName])
+            guard !unrouted.isEmpty else { return nil }
+            return { try await store.prepareRoutes(unrouted) }
+        case .connect, .connAck, .pubAck, .pubRec, .pubRel, .pubComp, .subAck, .unsubscribe, .unsubAck, .pingReq, .pingResp,
+            .disconnect, .auth:
+            return nil
         }
-        let registering = unregistered.map { DispatchRegistration(filter: $0.string, clientIdentifier: clientIdentifier) }
-        parkedPackets = []
+    }
+
+    /// Holds `packet`, and every packet after it (their order matters: a PUBLISH after a SUBSCRIBE to its
+    /// topic must reach the new subscription), until `preparation` is done.
+    private func park(_ packet: MQTTPacket, until preparation: @escaping @Sendable () async throws -> Void) {
+        guard let context, let eventLoop else { return }
+        parkedPackets = [packet]
         context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
         let promise = eventLoop.makePromise(of: Void.self)
-        promise.completeWithTask { try await store.prepare(queues: unprepared, registering: registering) }
+        promise.completeWithTask { try await preparation() }
         promise.futureResult.assumeIsolated().whenComplete { [self] result in
             if case .failure(let error) = result {
-                // Starting the subscription at a guessed offset would lose or repeat messages.
-                logger.error("the store did not say where \(unprepared.count) queues end: \(error); closing the connection")
+                // Starting a subscription at a guessed offset, or storing on a guessed node, would lose or
+                // repeat messages.
+                logger.error("the store could not be prepared for a \(packet.type): \(error); closing the connection")
                 parkedPackets = nil
                 self.context?.close(promise: nil)
                 return
@@ -199,16 +216,22 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 context.read()
             }
             for (index, packet) in packets.enumerated() {
-                guard parkedPackets == nil else {
-                    // Parked again (another SUBSCRIBE to new queues): the rest waits behind it, in order.
+                if parkedPackets != nil {
+                    // Parked again: the rest waits behind it, in order.
                     parkedPackets?.append(contentsOf: packets[index...])
+                    break
+                }
+                // The first is the packet just prepared for (its registrations count only once it is handled).
+                if index > 0, let preparation = storePreparation(for: packet) {
+                    parkedPackets = nil
+                    park(packet, until: preparation)
+                    parkedPackets?.append(contentsOf: packets[(index + 1)...])
                     break
                 }
                 run(machine.packetReceived(packet, nowMillis: Self.nowMillis))
             }
             flushIfNeeded()
         }
-        return true
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

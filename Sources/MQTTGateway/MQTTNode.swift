@@ -72,12 +72,11 @@ public final class MQTTNode: Sendable {
         } else {
             nameServer = nil
             let client = try await StoreNodeDiscovery.connect(cluster: cluster, logger: logger)
-            storeBackend = .remote(RemoteMessageStore(client: client, logger: logger), client)
+            let nameServers = try cluster.nameServerClients()
+            storeBackend = .remote(RemoteMessageStore(client: client, nameServers: nameServers, logger: logger), client)
             // First topics this gateway creates are routed to the store node it appends to.
             publisherConfiguration.storeAddress = "\(client.address)"
-            publisher = ClusterMetadataPublisher(
-                nameServers: try cluster.nameServerClients(), configuration: publisherConfiguration, logger: logger
-            )
+            publisher = ClusterMetadataPublisher(nameServers: nameServers, configuration: publisherConfiguration, logger: logger)
         }
         let gateway: Gateway
         do {

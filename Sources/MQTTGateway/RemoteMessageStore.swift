@@ -1,5 +1,6 @@
 import LMQStore
 import Logging
+import NameServer
 import NIOConcurrencyHelpers
 import MQTTCore
 import NIOCore
@@ -71,15 +72,31 @@ final class RemoteMessageStore: GatewayMessageStore {
         readerProbe.withLockedValue { $0 = probe }
     }
 
-    init(client: StoreNodeClient, logger: Logger) {
+    /// The store node of each first topic; `client` is its primary.
+    let routes: StoreNodeRoutes
+
+    /// - Parameter nameServers: where routes of first topics are learnt (several store nodes); none: every
+    ///   first topic is on `client`.
+    init(client: StoreNodeClient, nameServers: [any NameServerClient] = [], logger: Logger) {
         self.client = client
         self.logger = logger
-        client.setArrivalHandler { [weak self] queueOffsets in self?.notified(queueOffsets) }
+        let handler = NIOLockedValueBox<(@Sendable ([QueueOffset]) -> Void)?>(nil)
+        routes = StoreNodeRoutes(primary: client, nameServers: nameServers, logger: logger) { address in
+            let node = StoreNodeClient(address: address, logger: logger)
+            node.setArrivalHandler { queueOffsets in handler.withLockedValue { $0 }?(queueOffsets) }
+            return node
+        }
+        let notify: @Sendable ([QueueOffset]) -> Void = { [weak self] queueOffsets in self?.notified(queueOffsets) }
+        handler.withLockedValue { $0 = notify }
+        client.setArrivalHandler(notify)
         let task = Task { [weak self] in
+            var rounds = 0
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(5))
                 guard let self else { return }
                 await self.runUpkeep()
+                rounds += 1
+                if rounds % (StoreNodeRoutes.refreshSeconds / 5) == 0 { await self.routes.refresh() }
             }
         }
         upkeep.withLockedValue { $0 = task }
@@ -87,21 +104,70 @@ final class RemoteMessageStore: GatewayMessageStore {
 
     var location: String { "store node \(client.address)" }
 
+    // MARK: Routes
+
+    func unroutedTopics(_ topics: [String]) -> [String] {
+        routes.unknown(topics.map(StoreNodeRoutes.firstLevel(ofTopic:)))
+    }
+
+    func prepareRoutes(_ topics: [String]) async throws {
+        try await routes.learn(topics.map(StoreNodeRoutes.firstLevel(ofTopic:)))
+    }
+
     var queueCount: Int { state.withLockedValue { $0.queueCount } }
 
     // MARK: Appending
 
+    /// A first topic whose route is not known (the caller did not prepare it).
+    struct UnroutedTopic: Error, CustomStringConvertible {
+        var firstTopic: String
+        var description: String { "no route to a store node known for first topic \(firstTopic)" }
+    }
+
     func write(_ message: LMQMessage, to queues: [String]) throws -> GatewayPendingWrite {
         // Sent now, in call order: the store node writes one connection's appends in arrival order.
-        let answer = client.appendInOrder(message, to: queues)
-        answer.whenSuccess { [weak self] result in self?.appended(message, result) }
-        return GatewayPendingWrite(isSettled: false) { try await answer.get() }
+        let answers = try sendAppends(message, to: queues)
+        let combined = EventLoopFuture.whenAllSucceed(answers, on: answers[0].eventLoop).map(Self.merged)
+        combined.whenSuccess { [weak self] result in self?.appended(message, result) }
+        return GatewayPendingWrite(isSettled: false) { try await combined.get() }
     }
 
     func append(_ message: LMQMessage, to queues: [String]) async throws -> AppendResult {
-        let result = try await client.append(message, to: queues)
+        if routes.unknown([StoreNodeRoutes.firstLevel(ofTopic: message.topic)]).count > 0 {
+            try await prepareRoutes([message.topic])
+        }
+        let answers = try sendAppends(message, to: queues)
+        let result = Self.merged(try await EventLoopFuture.whenAllSucceed(answers, on: answers[0].eventLoop).get())
         appended(message, result)
         return result
+    }
+
+    /// The appends of `message`: its queues grouped by store node; when its first topic is stored away from
+    /// the primary, the primary also gets it for the filters registered there whose first level is a
+    /// wildcard (they span store nodes).
+    private func sendAppends(_ message: LMQMessage, to queues: [String]) throws -> [EventLoopFuture<AppendResult>] {
+        let firstTopic = StoreNodeRoutes.firstLevel(ofTopic: message.topic)
+        guard let home = routes.node(forFirstTopic: firstTopic) else { throw UnroutedTopic(firstTopic: firstTopic) }
+        if home === client && routes.allNodes.count == 1 { return [client.appendInOrder(message, to: queues)] }
+        var byNode: [ObjectIdentifier: (node: StoreNodeClient, queues: [String])] = [:]
+        for queue in queues {
+            let node = routes.node(forQueue: queue) ?? home
+            byNode[ObjectIdentifier(node), default: (node, [])].queues.append(queue)
+        }
+        var answers = byNode.values.map { $0.node.appendInOrder(message, to: $0.queues) }
+        if home !== client, byNode[ObjectIdentifier(client)] == nil {
+            answers.append(client.appendToMatchingFiltersInOrder(message))
+        }
+        return answers
+    }
+
+    /// One result from the appends of one message on several store nodes.
+    private static func merged(_ results: [AppendResult]) -> AppendResult {
+        guard var merged = results.first(where: { !$0.queueOffsets.isEmpty }) ?? results.first else {
+            return AppendResult(commitLogPosition: -1, queueOffsets: [], storeTimestampMillis: GatewayServices.wallClockMillis)
+        }
+        for result in results where result != merged { merged.queueOffsets += result.queueOffsets }
+        return merged
     }
 
     /// Caches what this gateway appended for the watched queues among its queues, and tells the readers.
@@ -175,7 +241,8 @@ final class RemoteMessageStore: GatewayMessageStore {
         Task {
             let outcome: Result<LMQReadResult, any Error>
             do {
-                outcome = .success(try await client.pull(queue: name, from: offset, maxMessages: Self.fetchBatch, maxBytes: Self.fetchMaxBytes))
+                let node = routes.node(forQueue: name) ?? client
+                outcome = .success(try await node.pull(queue: name, from: offset, maxMessages: Self.fetchBatch, maxBytes: Self.fetchMaxBytes))
             } catch {
                 outcome = .failure(error)
             }
@@ -239,26 +306,57 @@ final class RemoteMessageStore: GatewayMessageStore {
                 state.registeredFilters[change.filter.filter] = count > 0 ? count : nil
             }
         }
-        let registrations = changes.map { DispatchRegistration(filter: $0.filter.string, clientIdentifier: $0.clientIdentifier) }
-        for start in stride(from: 0, to: registrations.count, by: Self.dispatchBatch) {
-            let batch = Array(registrations[start..<min(start + Self.dispatchBatch, registrations.count)])
-            client.updateDispatch(added: added ? batch : [], removed: added ? [] : batch).whenFailure { [logger] error in
-                // The client registers everything again when its connection comes back.
-                logger.warning("telling the store node of \(batch.count) wildcard filters failed: \(error)")
+        for (node, registrations) in byNode(changes.map { DispatchRegistration(filter: $0.filter.string, clientIdentifier: $0.clientIdentifier) }) {
+            for start in stride(from: 0, to: registrations.count, by: Self.dispatchBatch) {
+                let batch = Array(registrations[start..<min(start + Self.dispatchBatch, registrations.count)])
+                node.updateDispatch(added: added ? batch : [], removed: added ? [] : batch).whenFailure { [logger] error in
+                    // The client registers everything again when its connection comes back.
+                    logger.warning("telling store node \(node.address) of \(batch.count) wildcard filters failed: \(error)")
+                }
             }
         }
     }
 
+    /// Registrations grouped by the store node of their filter's first level (the primary for a wildcard
+    /// one, or one whose route is not known).
+    private func byNode(_ registrations: [DispatchRegistration]) -> [(StoreNodeClient, [DispatchRegistration])] {
+        var grouped: [ObjectIdentifier: (StoreNodeClient, [DispatchRegistration])] = [:]
+        for registration in registrations {
+            let level = (try? TopicFilter(registration.filter)).map { StoreNodeRoutes.firstLevel(ofTopic: $0.filter) } ?? ""
+            let node = routes.node(forFirstTopic: level) ?? client
+            grouped[ObjectIdentifier(node), default: (node, [])].1.append(registration)
+        }
+        return Array(grouped.values)
+    }
+
+    /// Queues grouped by their store node (the primary for one whose route is not known).
+    private func byNode(queues: [String]) -> [(StoreNodeClient, [String])] {
+        var grouped: [ObjectIdentifier: (StoreNodeClient, [String])] = [:]
+        for queue in queues {
+            let node = routes.node(forQueue: queue) ?? client
+            grouped[ObjectIdentifier(node), default: (node, [])].1.append(queue)
+        }
+        return Array(grouped.values)
+    }
+
     func prepare(queues: [String], registering: [DispatchRegistration]) async throws {
-        if !registering.isEmpty {
-            try await client.updateDispatch(added: registering, removed: []).get()
+        // Where each queue and filter lives, first.
+        try await routes.learn(
+            queues.map(StoreNodeRoutes.firstLevel(ofQueue:))
+                + registering.compactMap { (try? TopicFilter($0.filter)).map { StoreNodeRoutes.firstLevel(ofTopic: $0.filter) } }
+        )
+        for (node, registrations) in byNode(registering) {
+            try await node.updateDispatch(added: registrations, removed: []).get()
         }
         guard !queues.isEmpty else { return }
         // Known before the watch is sent, so that a notification overtaking the watch's answer is kept.
         state.withLockedValue { state in
             for queue in queues where state.queues[queue] == nil { state.queues[queue] = QueueState() }
         }
-        let ends = try await client.watch(queues: queues)
+        var ends: [String: Int64] = [:]
+        for (node, nodeQueues) in byNode(queues: queues) {
+            ends.merge(try await node.watch(queues: nodeQueues)) { $1 }
+        }
         state.withLockedValue { state in
             for queue in queues {
                 var known = state.queues[queue] ?? QueueState()
@@ -322,11 +420,13 @@ final class RemoteMessageStore: GatewayMessageStore {
                 }
             }
             // Under the lock: a prepare of the same queue that follows sends its WATCH after this UNWATCH.
-            if !unwatched.isEmpty { client.unwatch(queues: unwatched) }
+            for (node, nodeQueues) in byNode(queues: unwatched) { node.unwatch(queues: nodeQueues) }
         }
-        if let count = try? await client.queueCount() {
-            state.withLockedValue { $0.queueCount = count }
+        var count = 0
+        for node in routes.allNodes {
+            count += (try? await node.queueCount()) ?? 0
         }
+        state.withLockedValue { $0.queueCount = count }
     }
 
     /// Stops the upkeep. The connection to the store node belongs to the metadata side (the same
@@ -336,5 +436,6 @@ final class RemoteMessageStore: GatewayMessageStore {
             task?.cancel()
             task = nil
         }
+        await routes.closeOthers()
     }
 }

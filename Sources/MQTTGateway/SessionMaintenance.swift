@@ -68,12 +68,15 @@ final class SessionMaintenance: Sendable {
         let records = try await services.metadata.allSessions()
         if services.isClustered {
             // The sessions belong to the cluster: those connected are on other gateways. Only the dispatch
-            // targets are this gateway's business, told to the store node in a few requests.
-            services.router.addDispatch(records.flatMap { record in
+            // targets are this gateway's business, told to the store nodes (of each filter's first topic) in a
+            // few requests.
+            let pairs = records.flatMap { record in
                 record.subscriptions.compactMap { subscription in
                     (try? TopicFilter(subscription.topicFilter)).flatMap { $0.isShared ? nil : ($0, record.clientIdentifier) }
                 }
-            })
+            }
+            try await services.store.prepareRoutes(services.store.unroutedTopics(pairs.map(\.0.filter)))
+            services.router.addDispatch(pairs)
             return
         }
         let now = GatewayServices.wallClockMillis

@@ -148,9 +148,11 @@ final class SharedSubscriptionGroup: Sendable {
 final class SharedSubscriptionGroups: Sendable {
     private let groups = NIOLockedValueBox<[String: SharedSubscriptionGroup]>([:])
     /// Cluster mode: the store node that keeps the groups' cursors.
-    private let remote: StoreNodeClient?
+    /// Cluster mode: the store node that keeps a group's cursor, by the group's queue (the node of the
+    /// filter's first topic); nil in standalone mode.
+    private let remote: (@Sendable (_ queue: String) -> StoreNodeClient)?
 
-    init(remote: StoreNodeClient? = nil) {
+    init(remote: (@Sendable (_ queue: String) -> StoreNodeClient)? = nil) {
         self.remote = remote
     }
 
@@ -158,7 +160,9 @@ final class SharedSubscriptionGroups: Sendable {
     func join(_ filter: TopicFilter, _ handle: ConnectionHandle, startOffset: @autoclosure () -> Int64) -> SharedSubscriptionGroup {
         let group = groups.withLockedValue { groups in
             if let existing = groups[filter.string] { return existing }
-            let created = SharedSubscriptionGroup(key: filter.string, queue: filter.lmqName, readOffset: startOffset(), remote: remote)
+            let created = SharedSubscriptionGroup(
+                key: filter.string, queue: filter.lmqName, readOffset: startOffset(), remote: remote?(filter.lmqName)
+            )
             groups[filter.string] = created
             return created
         }

@@ -171,6 +171,19 @@ public final class StoreNodeClient: LMQMetadataStoring {
         }
     }
 
+    /// Order-preserving like ``appendInOrder(_:to:)``: appends `message` only to the queues of the filters
+    /// registered on this node that match its topic (none: nothing is written, and the result has no
+    /// queue offsets). For a message whose first topic is stored on another node.
+    public func appendToMatchingFiltersInOrder(_ message: LMQMessage) -> EventLoopFuture<AppendResult> {
+        var body = ByteBuffer()
+        message.write(to: &body)
+        let address = self.address
+        let request = RemotingCommand.request(code: StoreNodeRequestCode.appendToMatchingFilters.rawValue, body: body)
+        return remoting.send(request, to: address, timeout: Self.appendTimeout).flatMapThrowing { response in
+            try Self.decode(response, from: address) { reader throws(StoreWireError) in try AppendResult(from: &reader) }
+        }
+    }
+
     /// Reads up to `maxMessages` messages (and about `maxBytes`, at least one) of `queue` from `offset`.
     public func pull(queue: String, from offset: Int64, maxMessages: Int, maxBytes: Int) async throws -> LMQReadResult {
         try await call(.pull) { body in

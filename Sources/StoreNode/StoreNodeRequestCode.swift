@@ -57,4 +57,9 @@ public enum StoreNodeRequestCode: Int32, Sendable, Hashable, CaseIterable {
     case takeShared = 450
     case finishShared = 451
     case giveBackShared = 452
+
+    // Several store nodes.
+    /// Appends a message of a first topic stored on another node, only to the queues of the registered
+    /// filters that match it (filters whose first level is a wildcard live on the primary node).
+    case appendToMatchingFilters = 460
 }

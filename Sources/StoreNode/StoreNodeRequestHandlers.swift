@@ -95,6 +95,30 @@ struct StoreNodeRequestHandlers: Sendable {
             }
             return promise.futureResult
         }
+        // Ordered like APPEND. Nothing is written when no registered filter matches.
+        server.register(code: StoreNodeRequestCode.appendToMatchingFilters.rawValue) { request, context in
+            let eventLoop = context.connection?.eventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
+            let pending: LMQStore.PendingAppend
+            do {
+                let message = try Self.arguments(request) { reader throws(StoreWireError) in try LMQMessage(from: &reader) }
+                let queues = dispatch.dispatchQueues(topic: message.topic, adding: [])
+                guard !queues.isEmpty else {
+                    let nothing = AppendResult(commitLogPosition: -1, queueOffsets: [], storeTimestampMillis: Date.nowMillis)
+                    return eventLoop.makeSucceededFuture(.response(to: request, body: StoreWireCodec.encode(nothing)))
+                }
+                pending = try store.write(message, to: queues)
+            } catch {
+                return eventLoop.makeFailedFuture(Self.responseError(error))
+            }
+            let response = RemotingCommand.response(to: request, body: StoreWireCodec.encode(pending.result))
+            guard store.configuration.flushDiskType == .syncFlush else { return eventLoop.makeSucceededFuture(response) }
+            let promise = eventLoop.makePromise(of: RemotingCommand.self)
+            promise.completeWithTask {
+                try await store.waitUntilDurable(pending)
+                return response
+            }
+            return promise.futureResult
+        }
         serve(server, .pull) { request, _ in
             let (queue, offset, maxMessages, maxBytes) = try Self.arguments(request) { reader throws(StoreWireError) in
                 (try reader.string("queue"), try reader.integer("from offset", as: Int64.self),

@@ -16,6 +16,8 @@ final class ClusterFixture: @unchecked Sendable {
     let directory: String
     let nameServer: ServiceProcess
     let broker: ServiceProcess
+    /// More store nodes (`start(extraBrokers:)`), named broker-b, broker-c, ...; the gateways' primary is `broker`.
+    private(set) var extraBrokers: [ServiceProcess] = []
     private(set) var gateways: [NodeProcess] = []
 
     /// `host:port` of the name server.
@@ -29,7 +31,7 @@ final class ClusterFixture: @unchecked Sendable {
 
     /// Starts the name server, the store node (with `broker` settings over the defaults) and `gatewayCount`
     /// gateways; returns once every gateway listens (and so has found the store node).
-    static func start(gateways gatewayCount: Int, broker brokerSettings: [String: String] = [:]) async throws -> ClusterFixture {
+    static func start(gateways gatewayCount: Int, broker brokerSettings: [String: String] = [:], extraBrokers: Int = 0) async throws -> ClusterFixture {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mqtt-cluster-test-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let nameServer = ServiceProcess(
@@ -51,8 +53,19 @@ final class ClusterFixture: @unchecked Sendable {
             port: try freePortBelowEphemeralRange(), portKey: "listenPort", settings: settings, readyLine: "store node listening"
         )
         let fixture = ClusterFixture(directory: directory, nameServer: nameServer, broker: broker)
+        for index in 0..<extraBrokers {
+            var extraSettings = settings
+            let name = "broker-" + String(UnicodeScalar(UInt8(98 + index)))
+            extraSettings["brokerName"] = name
+            extraSettings["storePathRootDir"] = directory + "/\(name)/store"
+            fixture.extraBrokers.append(ServiceProcess(
+                name: "mqbroker", executable: brokerPath!, directory: directory + "/\(name)", confFile: "broker.conf",
+                port: try freePortBelowEphemeralRange(), portKey: "listenPort", settings: extraSettings, readyLine: "store node listening"
+            ))
+        }
         do {
             try await broker.start()
+            for extra in fixture.extraBrokers { try await extra.start() }
             for _ in 0..<gatewayCount { try await fixture.addGateway() }
         } catch {
             await fixture.shutdown()
@@ -64,7 +77,9 @@ final class ClusterFixture: @unchecked Sendable {
     /// Starts one more gateway of the cluster.
     @discardableResult
     func addGateway() async throws -> NodeProcess {
-        let gateway = try await NodeProcess.start(NodeProcess.Options(service: ["NAMESRV_ADDR": nameServerAddress, "heartbeatIntervalSeconds": "1"]))
+        let gateway = try await NodeProcess.start(NodeProcess.Options(service: [
+            "NAMESRV_ADDR": nameServerAddress, "heartbeatIntervalSeconds": "1", "storeNodeAddress": "127.0.0.1:\(broker.port)",
+        ]))
         gateways.append(gateway)
         // In cluster mode for real: on the store node, and no name server of its own.
         let storeLine = "cluster mode: messages and sessions on store node 127.0.0.1:\(broker.port)"
@@ -77,6 +92,7 @@ final class ClusterFixture: @unchecked Sendable {
     func shutdown() async {
         for gateway in gateways { await gateway.shutdown() }
         await broker.stop(signal: SIGKILL)
+        for extra in extraBrokers { await extra.stop(signal: SIGKILL) }
         await nameServer.stop(signal: SIGKILL)
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -84,6 +100,7 @@ final class ClusterFixture: @unchecked Sendable {
     /// The logs of every process, for failure messages.
     var logs: String {
         var text = "--- mqnamesrv ---\n\(nameServer.logTail())\n--- mqbroker ---\n\(broker.logTail())"
+        for extra in extraBrokers { text += "\n--- mqbroker \(extra.directory) ---\n\(extra.logTail())" }
         for (index, gateway) in gateways.enumerated() { text += "\n--- gateway \(index) ---\n\(gateway.logTail(25))" }
         return text
     }

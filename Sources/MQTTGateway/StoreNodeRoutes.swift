@@ -1,0 +1,143 @@
+import Logging
+import MQTTCore
+import NIOConcurrencyHelpers
+import NameServer
+import Remoting
+import StoreNode
+
+/// Which store node holds each first topic, in a cluster with several store nodes (docs/cluster.md).
+///
+/// - The *primary* store node (the gateway's first, `storeNodeAddress` or the first registered) holds the
+///   sessions, offsets, retained messages and peer-to-peer queues, first topics without a route, and the
+///   queues of filters whose first level is a wildcard (`+/x`, `#`): such a filter spans store nodes.
+/// - A first topic whose route (`mqadmin updateTopic -b`) names a store node is stored there: its topic
+///   queues and the queues of filters under it (`a/+`).
+///
+/// Routes are learnt from the name servers before a first topic is used (the PUBLISH or SUBSCRIBE waits),
+/// and learnt again every ``refreshSeconds``. A queue's first level is read from its LMQ name (`%LMQ%a%...`);
+/// a first topic containing `%` is read wrongly (it is stored on the primary).
+final class StoreNodeRoutes: Sendable {
+    static let refreshSeconds = 30
+
+    let primary: StoreNodeClient
+    private let nameServers: [any NameServerClient]
+    private let makeClient: @Sendable (RemotingAddress) -> StoreNodeClient
+    private let logger: Logger
+
+    private struct State {
+        /// First topic → address of its store node.
+        var routes: [String: String] = [:]
+        /// Address → client, the primary's included.
+        var nodes: [String: StoreNodeClient] = [:]
+        /// Run on every node's client, those to come included (`onEveryNode`).
+        var setUps: [@Sendable (StoreNodeClient) -> Void] = []
+    }
+
+    private let state: NIOLockedValueBox<State>
+
+    init(
+        primary: StoreNodeClient, nameServers: [any NameServerClient], logger: Logger,
+        makeClient: @escaping @Sendable (RemotingAddress) -> StoreNodeClient
+    ) {
+        self.primary = primary
+        self.nameServers = nameServers
+        self.logger = logger
+        self.makeClient = makeClient
+        state = NIOLockedValueBox(State(nodes: ["\(primary.address)": primary]))
+    }
+
+    /// The first level of a topic name.
+    static func firstLevel(ofTopic topic: String) -> String {
+        String(topic.prefix { $0 != "/" })
+    }
+
+    /// The first level of an LMQ name (`%LMQ%a%b%` → `a`; a peer-to-peer queue's is empty).
+    static func firstLevel(ofQueue queue: String) -> String {
+        String(queue.dropFirst(LMQNaming.prefix.count).prefix { $0 != "%" })
+    }
+
+    /// First levels kept on the primary whatever the routes say.
+    private static func isPrimaryLevel(_ level: String) -> Bool {
+        level.isEmpty || level == "+" || level == "#"
+    }
+
+    /// The node of `firstTopic`; nil while its route is not known.
+    func node(forFirstTopic firstTopic: String) -> StoreNodeClient? {
+        if Self.isPrimaryLevel(firstTopic) || nameServers.isEmpty { return primary }
+        return state.withLockedValue { state in state.routes[firstTopic].flatMap { state.nodes[$0] } }
+    }
+
+    func node(forQueue queue: String) -> StoreNodeClient? {
+        node(forFirstTopic: Self.firstLevel(ofQueue: queue))
+    }
+
+    /// Runs `setUp` on the client of every store node, now and as nodes are added.
+    func onEveryNode(_ setUp: @escaping @Sendable (StoreNodeClient) -> Void) {
+        let nodes = state.withLockedValue { state in
+            state.setUps.append(setUp)
+            return Array(state.nodes.values)
+        }
+        for node in nodes { setUp(node) }
+    }
+
+    /// Every store node this gateway talks to.
+    var allNodes: [StoreNodeClient] { state.withLockedValue { Array($0.nodes.values) } }
+
+    /// Those of `firstTopics` whose route is not known yet.
+    func unknown(_ firstTopics: [String]) -> [String] {
+        guard !nameServers.isEmpty else { return [] }
+        return state.withLockedValue { state in
+            firstTopics.filter { !Self.isPrimaryLevel($0) && state.routes[$0] == nil }
+        }
+    }
+
+    /// Learns the routes of `firstTopics` from the name servers (the first that answers).
+    func learn(_ firstTopics: [String]) async throws {
+        for firstTopic in Set(firstTopics) where !Self.isPrimaryLevel(firstTopic) {
+            let address = try await lookUp(firstTopic)
+            state.withLockedValue { state in
+                if state.routes[firstTopic] != address, state.routes[firstTopic] != nil {
+                    logger.info("first topic \(firstTopic) moved to store node \(address)")
+                }
+                state.routes[firstTopic] = address
+                if state.nodes[address] == nil, let parsed = RemotingAddress(parsing: address) {
+                    let node = makeClient(parsed)
+                    for setUp in state.setUps { setUp(node) }
+                    state.nodes[address] = node
+                }
+            }
+        }
+    }
+
+    /// Learns every known route again (an operator may have moved a first topic).
+    func refresh() async {
+        let known = state.withLockedValue { Array($0.routes.keys) }
+        do {
+            try await learn(known)
+        } catch {
+            logger.warning("refreshing the routes of \(known.count) first topics failed: \(error)")
+        }
+    }
+
+    private func lookUp(_ firstTopic: String) async throws -> String {
+        var lastError: (any Error)?
+        for nameServer in nameServers {
+            do {
+                let route = try await nameServer.topicRoute(firstTopic)
+                // A route without a store node (created by a gateway of an older version, or by hand): the primary.
+                return route.storeAddresses.sorted().first ?? "\(primary.address)"
+            } catch .topicNotFound {
+                return "\(primary.address)"
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? NameServerError.topicNotFound(firstTopic)
+    }
+
+    /// Closes the clients of the store nodes other than the primary (whose owner closes it).
+    func closeOthers() async {
+        let others = state.withLockedValue { state in state.nodes.values.filter { $0 !== primary } }
+        for node in others { try? await node.close() }
+    }
+}
