@@ -180,12 +180,13 @@ final class RemoteMessageStore: GatewayMessageStore {
         let (grown, listeners) = state.withLockedValue { state -> ([QueueOffset], [@Sendable ([QueueOffset]) -> Void]) in
             var grown: [QueueOffset] = []
             for queueOffset in result.queueOffsets {
-                guard var queue = state.queues[queueOffset.queue] else { continue }
-                queue.cache[queueOffset.offset] = LMQReadResult.Message(offset: queueOffset.offset, message: stored)
-                queue.maxOffset = max(queue.maxOffset, queueOffset.offset + 1)
-                Self.trim(&queue)
-                state.queues[queueOffset.queue] = queue
-                grown.append(QueueOffset(queue: queueOffset.queue, offset: queue.maxOffset))
+                let end: Int64? = Self.modify(&state, queueOffset.queue) { queue in
+                    queue.cache[queueOffset.offset] = LMQReadResult.Message(offset: queueOffset.offset, message: stored)
+                    queue.maxOffset = max(queue.maxOffset, queueOffset.offset + 1)
+                    Self.trim(&queue)
+                    return queue.maxOffset
+                }
+                if let end { grown.append(QueueOffset(queue: queueOffset.queue, offset: end)) }
             }
             return (grown, Array(state.listeners.values))
         }
@@ -198,43 +199,53 @@ final class RemoteMessageStore: GatewayMessageStore {
     func read(queue name: String, from offset: Int64, maxMessages: Int) throws -> LMQReadResult {
         let now = GatewayServices.wallClockMillis
         let (result, fetchFrom) = state.withLockedValue { state -> (LMQReadResult, Int64?) in
-            guard var queue = state.queues[name] else {
-                return (LMQReadResult(status: .noNewMessages, messages: [], nextOffset: offset, minOffset: 0, maxOffset: 0), nil)
+            let answer = Self.modify(&state, name) { queue -> (LMQReadResult, Int64?) in
+                queue.lastReadMillis = now
+                return Self.read(&queue, from: offset, maxMessages: maxMessages)
             }
-            queue.lastReadMillis = now
-            defer { state.queues[name] = queue }
-            if offset < queue.minOffset {
-                return (
-                    LMQReadResult(
-                        status: .offsetMovedForward, messages: [], nextOffset: queue.minOffset, minOffset: queue.minOffset,
-                        maxOffset: queue.maxOffset
-                    ), nil
-                )
-            }
-            var messages: [LMQReadResult.Message] = []
-            var next = offset
-            while messages.count < maxMessages, let message = queue.cache[next] {
-                messages.append(message)
-                next += 1
-            }
-            if !messages.isEmpty {
-                return (
-                    LMQReadResult(status: .found, messages: messages, nextOffset: next, minOffset: queue.minOffset, maxOffset: queue.maxOffset),
-                    nil
-                )
-            }
-            // Nothing cached at `offset`: fetch it if the queue has it; the arrival listeners hear when it is here.
-            var fetchFrom: Int64?
-            if offset < queue.maxOffset, queue.fetching.insert(offset).inserted {
-                fetchFrom = offset
-            }
-            return (
-                LMQReadResult(status: .noNewMessages, messages: [], nextOffset: offset, minOffset: queue.minOffset, maxOffset: queue.maxOffset),
-                fetchFrom
-            )
+            return answer ?? (LMQReadResult(status: .noNewMessages, messages: [], nextOffset: offset, minOffset: 0, maxOffset: 0), nil)
         }
         if let fetchFrom { fetch(name, from: fetchFrom) }
         return result
+    }
+
+    /// A read of `queue`'s cache; the second value is where to start a fetch, if one is needed.
+    private static func read(_ queue: inout QueueState, from offset: Int64, maxMessages: Int) -> (LMQReadResult, Int64?) {
+        if offset < queue.minOffset {
+            return (
+                LMQReadResult(
+                    status: .offsetMovedForward, messages: [], nextOffset: queue.minOffset, minOffset: queue.minOffset,
+                    maxOffset: queue.maxOffset
+                ), nil
+            )
+        }
+        var messages: [LMQReadResult.Message] = []
+        var next = offset
+        while messages.count < maxMessages, let message = queue.cache[next] {
+            messages.append(message)
+            next += 1
+        }
+        if !messages.isEmpty {
+            return (
+                LMQReadResult(status: .found, messages: messages, nextOffset: next, minOffset: queue.minOffset, maxOffset: queue.maxOffset),
+                nil
+            )
+        }
+        // Nothing cached at `offset`: fetch it if the queue has it; the arrival listeners hear when it is here.
+        var fetchFrom: Int64?
+        if offset < queue.maxOffset, queue.fetching.insert(offset).inserted {
+            fetchFrom = offset
+        }
+        return (
+            LMQReadResult(status: .noNewMessages, messages: [], nextOffset: offset, minOffset: queue.minOffset, maxOffset: queue.maxOffset),
+            fetchFrom
+        )
+    }
+
+    /// Runs `body` on the state of queue `name` in place — no copy of its cache — if the queue is known.
+    private static func modify<T>(_ state: inout State, _ name: String, _ body: (inout QueueState) -> T) -> T? {
+        guard state.queues[name] != nil else { return nil }
+        return body(&state.queues[name]!)
     }
 
     private func fetch(_ name: String, from offset: Int64) {
@@ -247,9 +258,9 @@ final class RemoteMessageStore: GatewayMessageStore {
                 outcome = .failure(error)
             }
             let listeners = state.withLockedValue { state -> [@Sendable ([QueueOffset]) -> Void] in
-                guard var queue = state.queues[name] else { return [] }
-                queue.fetching.remove(offset)
-                if case .success(let result) = outcome {
+                let known: Void? = Self.modify(&state, name) { queue in
+                    queue.fetching.remove(offset)
+                    guard case .success(let result) = outcome else { return }
                     for message in result.messages { queue.cache[message.offset] = message }
                     queue.maxOffset = max(queue.maxOffset, result.maxOffset)
                     switch result.status {
@@ -258,8 +269,7 @@ final class RemoteMessageStore: GatewayMessageStore {
                     }
                     Self.trim(&queue)
                 }
-                state.queues[name] = queue
-                return Array(state.listeners.values)
+                return known == nil ? [] : Array(state.listeners.values)
             }
             if case .failure(let error) = outcome {
                 // The readers stay where they are; they try again once the store node answers (a reconnect
@@ -272,10 +282,11 @@ final class RemoteMessageStore: GatewayMessageStore {
         }
     }
 
-    /// Keeps a queue's cache within its limit, dropping the lowest offsets.
+    /// Keeps a queue's cache within its limit: past it, the lowest offsets go until a quarter of the room
+    /// is free again, so the sort this takes happens once per thousand or so messages, not for each.
     private static func trim(_ queue: inout QueueState) {
-        let excess = queue.cache.count - cacheLimitPerQueue
-        guard excess > 0 else { return }
+        guard queue.cache.count > cacheLimitPerQueue else { return }
+        let excess = queue.cache.count - cacheLimitPerQueue * 3 / 4
         for offset in queue.cache.keys.sorted().prefix(excess) { queue.cache[offset] = nil }
     }
 
@@ -372,9 +383,8 @@ final class RemoteMessageStore: GatewayMessageStore {
         let (grown, listeners) = state.withLockedValue { state -> ([QueueOffset], [@Sendable ([QueueOffset]) -> Void]) in
             var grown: [QueueOffset] = []
             for queueOffset in queueOffsets {
-                guard var queue = state.queues[queueOffset.queue], queueOffset.offset > queue.maxOffset else { continue }
-                queue.maxOffset = queueOffset.offset
-                state.queues[queueOffset.queue] = queue
+                guard let known = state.queues[queueOffset.queue]?.maxOffset, queueOffset.offset > known else { continue }
+                state.queues[queueOffset.queue]?.maxOffset = queueOffset.offset
                 grown.append(queueOffset)
             }
             return (grown, Array(state.listeners.values))

@@ -109,8 +109,16 @@ final class StoreNodeRoutes: Sendable {
         }
     }
 
-    /// Learns every known route again (an operator may have moved a first topic).
+    /// Learns every known route again (an operator may have moved a first topic) — unless the cluster has
+    /// one store node, where every route leads to it: then this costs one request, not one per first topic.
     func refresh() async {
+        var storeNodes = 0
+        for nameServer in nameServers {
+            guard let nodes = try? await nameServer.listNodes(kind: .store) else { continue }
+            storeNodes = nodes.count
+            break
+        }
+        guard storeNodes > 1 else { return }
         let known = state.withLockedValue { Array($0.routes.keys) }
         do {
             try await learn(known)

@@ -86,14 +86,7 @@ struct StoreNodeRequestHandlers: Sendable {
             } catch {
                 return eventLoop.makeFailedFuture(Self.responseError(error))
             }
-            let response = RemotingCommand.response(to: request, body: StoreWireCodec.encode(pending.result))
-            guard store.configuration.flushDiskType == .syncFlush else { return eventLoop.makeSucceededFuture(response) }
-            let promise = eventLoop.makePromise(of: RemotingCommand.self)
-            promise.completeWithTask {
-                try await store.waitUntilDurable(pending)
-                return response
-            }
-            return promise.futureResult
+            return Self.answerWhenDurable(request, pending, store: store, on: eventLoop)
         }
         // Ordered like APPEND. Nothing is written when no registered filter matches.
         server.register(code: StoreNodeRequestCode.appendToMatchingFilters.rawValue) { request, context in
@@ -110,14 +103,7 @@ struct StoreNodeRequestHandlers: Sendable {
             } catch {
                 return eventLoop.makeFailedFuture(Self.responseError(error))
             }
-            let response = RemotingCommand.response(to: request, body: StoreWireCodec.encode(pending.result))
-            guard store.configuration.flushDiskType == .syncFlush else { return eventLoop.makeSucceededFuture(response) }
-            let promise = eventLoop.makePromise(of: RemotingCommand.self)
-            promise.completeWithTask {
-                try await store.waitUntilDurable(pending)
-                return response
-            }
-            return promise.futureResult
+            return Self.answerWhenDurable(request, pending, store: store, on: eventLoop)
         }
         serve(server, .pull) { request, _ in
             let (queue, offset, maxMessages, maxBytes) = try Self.arguments(request) { reader throws(StoreWireError) in
@@ -329,6 +315,21 @@ struct StoreNodeRequestHandlers: Sendable {
     // MARK: Helpers
 
     /// Registers a concurrent handler whose errors are answered with the codes clients map back.
+    /// The answer to an append: at once under ASYNC_FLUSH, once on disk under SYNC_FLUSH (where appends
+    /// waiting together share one sync).
+    private static func answerWhenDurable(
+        _ request: RemotingCommand, _ pending: LMQStore.PendingAppend, store: LMQStore, on eventLoop: any EventLoop
+    ) -> EventLoopFuture<RemotingCommand> {
+        let response = RemotingCommand.response(to: request, body: StoreWireCodec.encode(pending.result))
+        guard store.configuration.flushDiskType == .syncFlush else { return eventLoop.makeSucceededFuture(response) }
+        let promise = eventLoop.makePromise(of: RemotingCommand.self)
+        promise.completeWithTask {
+            try await store.waitUntilDurable(pending)
+            return response
+        }
+        return promise.futureResult
+    }
+
     /// A request applied synchronously on the connection's event loop, in arrival order, answered with an
     /// empty body (or the error it threw).
     private func serveOnLoop(

@@ -31,17 +31,7 @@ struct ClusterAdminTests {
 
     @Test("clusterList shows the store node, gatewayList the three gateways, topicRoute a first topic the clients used")
     func adminSeesTheCluster() async throws {
-        try await NodeSlots.shared.withSlot {
-            let cluster = try await ClusterFixture.start(gateways: 3)
-            do {
-                try await Self.check(cluster)
-            } catch {
-                Issue.record("cluster logs:\n\(cluster.logs)")
-                await cluster.shutdown()
-                throw error
-            }
-            await cluster.shutdown()
-        }
+        try await ClusterFixture.with(gateways: 3) { cluster in try await Self.check(cluster) }
     }
 
     private static func check(_ cluster: ClusterFixture) async throws {

@@ -27,17 +27,7 @@ struct ClusterEndToEndTests {
     private static func withCluster(
         gateways: Int, broker: [String: String] = [:], _ body: @Sendable (ClusterFixture) async throws -> Void
     ) async throws {
-        try await NodeSlots.shared.withSlot {
-            let cluster = try await ClusterFixture.start(gateways: gateways, broker: broker)
-            do {
-                try await body(cluster)
-            } catch {
-                Issue.record("cluster logs:\n\(cluster.logs)")
-                await cluster.shutdown()
-                throw error
-            }
-            await cluster.shutdown()
-        }
+        try await ClusterFixture.with(gateways: gateways, broker: broker, body)
     }
 
     @Test("publishers and subscribers on three gateways: every subscriber gets every message once, in each publisher's order")

@@ -74,6 +74,24 @@ final class ClusterFixture: @unchecked Sendable {
         return fixture
     }
 
+    /// Runs `body` with a cluster of `gateways` gateways (in a node slot); on failure records every
+    /// process's log; always shuts the cluster down.
+    static func with(
+        gateways: Int, broker: [String: String] = [:], extraBrokers: Int = 0, _ body: @Sendable (ClusterFixture) async throws -> Void
+    ) async throws {
+        try await NodeSlots.shared.withSlot {
+            let cluster = try await start(gateways: gateways, broker: broker, extraBrokers: extraBrokers)
+            do {
+                try await body(cluster)
+            } catch {
+                Issue.record("cluster logs:\n\(cluster.logs)")
+                await cluster.shutdown()
+                throw error
+            }
+            await cluster.shutdown()
+        }
+    }
+
     /// Starts one more gateway of the cluster.
     @discardableResult
     func addGateway() async throws -> NodeProcess {

@@ -39,17 +39,7 @@ struct ClusterGatewayFailureTests {
     }
 
     private static func withCluster(_ body: @Sendable (ClusterFixture) async throws -> Void) async throws {
-        try await NodeSlots.shared.withSlot {
-            let cluster = try await ClusterFixture.start(gateways: 2, broker: brokerSettings)
-            do {
-                try await body(cluster)
-            } catch {
-                Issue.record("cluster logs:\n\(cluster.logs)")
-                await cluster.shutdown()
-                throw error
-            }
-            await cluster.shutdown()
-        }
+        try await ClusterFixture.with(gateways: 2, broker: brokerSettings, body)
     }
 
     private static func wills(_ messages: MessageCollector) -> [MQTTMessage] {

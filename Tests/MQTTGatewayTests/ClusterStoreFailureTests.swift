@@ -78,16 +78,8 @@ struct ClusterStoreFailureTests {
         arguments: [MQTTProtocolVersion.v5, .v3_1_1]
     )
     func storeNodeKilledUnderLoad(publisherVersion: MQTTProtocolVersion) async throws {
-        try await NodeSlots.shared.withSlot {
-            let cluster = try await ClusterFixture.start(gateways: 2, broker: ["flushDiskType": "SYNC_FLUSH"])
-            do {
-                try await Self.run(cluster, publisherVersion: publisherVersion)
-            } catch {
-                Issue.record("cluster logs:\n\(cluster.logs)")
-                await cluster.shutdown()
-                throw error
-            }
-            await cluster.shutdown()
+        try await ClusterFixture.with(gateways: 2, broker: ["flushDiskType": "SYNC_FLUSH"]) { cluster in
+            try await Self.run(cluster, publisherVersion: publisherVersion)
         }
     }
 

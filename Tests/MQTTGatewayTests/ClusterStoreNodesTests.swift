@@ -21,17 +21,7 @@ struct ClusterStoreNodesTests {
 
     @Test("messages of a first topic routed to the second store node reach every matching subscriber; while it is down its topics are refused, the others go on")
     func twoStoreNodes() async throws {
-        try await NodeSlots.shared.withSlot {
-            let cluster = try await ClusterFixture.start(gateways: 0, extraBrokers: 1)
-            do {
-                try await Self.run(cluster)
-            } catch {
-                Issue.record("cluster logs:\n\(cluster.logs)")
-                await cluster.shutdown()
-                throw error
-            }
-            await cluster.shutdown()
-        }
+        try await ClusterFixture.with(gateways: 0, extraBrokers: 1) { cluster in try await Self.run(cluster) }
     }
 
     private static func run(_ cluster: ClusterFixture) async throws {
