@@ -12,6 +12,12 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: [.customShort("p"), .long], help: "Broker MQTT port.")
     var port: Int = 1883
 
+    @Option(name: .customLong("pub-ports"), help: "Ports of the publishers, comma-separated: publisher i connects to the (i mod n)-th (default: --port). Same host.")
+    var publisherPortList: String?
+
+    @Option(name: .customLong("sub-ports"), help: "Ports of the subscribers, comma-separated: subscriber i connects to the (i mod n)-th (default: --port). Same host.")
+    var subscriberPortList: String?
+
     @Option(name: [.customShort("V"), .customLong("protocol")], help: "MQTT version: 3.1.1 or 5.")
     var protocolName: String = "3.1.1"
 
@@ -58,6 +64,8 @@ struct ConnectionOptions: ParsableArguments {
 
     func validate() throws {
         guard (1...65_535).contains(port) else { throw ValidationError("--port must be 1-65535") }
+        _ = try publisherPorts()
+        _ = try subscriberPorts()
         _ = try protocolVersion()
         if let sourceIPs { _ = try sourceAddresses(sourceIPs) }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -73,6 +81,29 @@ struct ConnectionOptions: ParsableArguments {
         }
     }
 
+    /// The ports publishers connect to, in turn: `--pub-ports`, else `--port` alone.
+    func publisherPorts() throws -> [Int] {
+        try Self.ports(publisherPortList, option: "--pub-ports") ?? [port]
+    }
+
+    /// The ports subscribers connect to, in turn: `--sub-ports`, else `--port` alone.
+    func subscriberPorts() throws -> [Int] {
+        try Self.ports(subscriberPortList, option: "--sub-ports") ?? [port]
+    }
+
+    private static func ports(_ text: String?, option: String) throws -> [Int]? {
+        guard let text else { return nil }
+        var ports: [Int] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let trimmed = part.trimmingCharacters(in: .whitespaces)
+            guard let value = Int(trimmed), (1...65_535).contains(value) else {
+                throw ValidationError("\(option): '\(trimmed)' is not a port (1-65535)")
+            }
+            ports.append(value)
+        }
+        return ports
+    }
+
     private func sourceAddresses(_ text: String) throws -> SourceAddressList {
         do {
             return try SourceAddressList(parsing: text)
@@ -85,7 +116,19 @@ struct ConnectionOptions: ParsableArguments {
         clientIdentifierPrefix ?? "bench-\(ProcessInfo.processInfo.processIdentifier)"
     }
 
+    /// `host:port`: where `conn` connects.
     var brokerDescription: String { (tls.enabled ? "mqtts://" : "") + "\(host):\(port)" }
+
+    /// `host:port`, or `host:p1,p2,...` when the run's publishers or subscribers connect to other ports
+    /// (`--pub-ports`, `--sub-ports`): every port a client of the run connects to.
+    func brokerDescription(publishers: Bool, subscribers: Bool) -> String {
+        var ports: [Int] = []
+        let used = (publishers ? (try? publisherPorts()) ?? [port] : []) + (subscribers ? (try? subscriberPorts()) ?? [port] : [])
+        for value in used where !ports.contains(value) {
+            ports.append(value)
+        }
+        return (tls.enabled ? "mqtts://" : "") + "\(host):" + (ports.isEmpty ? [port] : ports).map(String.init).joined(separator: ",")
+    }
 
     func session() throws -> SessionSettings {
         SessionSettings(

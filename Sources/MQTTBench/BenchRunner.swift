@@ -126,7 +126,7 @@ struct BenchRunner: Sendable {
         if let source = spec.sourceAddress {
             bootstrap = bootstrap.bind(to: source)
         }
-        bootstrap.connect(host: host, port: port).whenFailure { error in
+        bootstrap.connect(host: host, port: spec.port ?? port).whenFailure { error in
             // A failed TCP connect never reaches the handler; a promise completed twice keeps its first result.
             ready.fail(error)
         }

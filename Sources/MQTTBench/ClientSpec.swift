@@ -7,6 +7,8 @@ struct ClientSpec: Sendable {
     var clientIdentifier: String
     /// The local address to bind before connecting (one of `--source-ips`); nil lets the kernel choose.
     var sourceAddress: SocketAddress?
+    /// The broker port to connect to (`--pub-ports` / `--sub-ports`); nil: the run's `--port`.
+    var port: Int? = nil
     var publish: PublishSpec?
     var subscribe: SubscribeSpec?
     /// Shared by the publishers and subscribers of a `pubsub --max-ahead` run.

@@ -28,11 +28,15 @@ struct TrafficScenario {
             let matches = try Self.expectedDeliveries(sent: topics, subscriberCount: subscriberCount, filters: filters)
             gate = DeliveryGate(windowDeliveries: traffic.maxAheadDeliveries, fanOut: Double(matches) / Double(publisherCount))
         }
+        // Publisher i on pub-ports[i mod n], subscriber j on sub-ports[j mod n] (a cluster's gateways).
+        let publisherPorts = try connection.publisherPorts()
+        let subscriberPorts = try connection.subscriberPorts()
         var subscriberSpecs: [ClientSpec] = []
         for index in 0..<subscriberCount {
             subscriberSpecs.append(ClientSpec(
                 clientIdentifier: "\(prefix)-sub-\(index)",
                 sourceAddress: try connection.sourceAddress(for: index),
+                port: subscriberPorts[index % subscriberPorts.count],
                 publish: nil,
                 subscribe: SubscribeSpec(topicFilters: try filters?.filters(for: index) ?? [], qos: traffic.mqttQoS),
                 deliveryGate: gate
@@ -43,6 +47,7 @@ struct TrafficScenario {
             publisherSpecs.append(ClientSpec(
                 clientIdentifier: "\(prefix)-pub-\(index)",
                 sourceAddress: try connection.sourceAddress(for: subscriberCount + index),
+                port: publisherPorts[index % publisherPorts.count],
                 publish: try traffic.publishSpec(publisherIndex: index),
                 subscribe: nil,
                 deliveryGate: gate
@@ -130,7 +135,7 @@ struct TrafficScenario {
         return BenchSummary(
             scenario: name,
             label: connection.label,
-            broker: connection.brokerDescription,
+            broker: connection.brokerDescription(publishers: publisherCount > 0, subscribers: subscriberCount > 0),
             protocolVersion: try connection.protocolVersion().description,
             qos: Int(traffic.qos),
             payloadSizeBytes: traffic.payloadSizeBytes,
