@@ -162,6 +162,8 @@ start() {
                 "$program" "$pid" "$port" "$port" "$data_dir" "$log_file"
             [ -z "$namesrv_addr" ] || printf '%s: standalone; name server on %s (bin/mqadmin COMMAND -n %s)\n' \
                 "$program" "$namesrv_addr" "$namesrv_addr"
+            [ -n "$namesrv_addr" ] || printf '%s: cluster mode (NAMESRV_ADDR): messages and sessions on a store node; the log names it\n' \
+                "$program"
             return 0
         fi
         [ $(($(date +%s) - started)) -lt "$timeout" ] || fail "pid $pid does not answer on port $port after ${timeout}s; see $log_file"
