@@ -158,6 +158,7 @@ final class RemoteMessageStore: GatewayMessageStore {
         if home !== client, byNode[ObjectIdentifier(client)] == nil {
             answers.append(client.appendToMatchingFiltersInOrder(message))
         }
+        guard !answers.isEmpty else { throw LMQStoreError.invalidQueueList(count: 0, limit: LMQStore.Limits().maxLMQsPerMessage) }
         return answers
     }
 
