@@ -5,15 +5,17 @@ import NameServer
 import Remoting
 import StoreNode
 
-/// A node as `mqtt-node` runs it: the gateway on its LMQ store and, in standalone mode (no
-/// `NAMESRV_ADDR`), the name server in the same process — listening on `namesrvListenPort`, so `mqadmin`
-/// works against the node unchanged — with its data under `<storePathRootDir>/namesrv`. A
-/// ``ClusterMetadataPublisher`` keeps the name server's registry, topics and wildcard filters current.
+/// A node as `mqtt-node` runs it. In standalone mode (no `NAMESRV_ADDR`): the gateway on its LMQ store,
+/// and the name server in the same process — listening on `namesrvListenPort`, so `mqadmin` works against
+/// the node unchanged — with its data under `<storePathRootDir>/namesrv`. In cluster mode: the gateway on
+/// the store nodes found through the name servers of `NAMESRV_ADDR` (docs/cluster.md). Either way a
+/// ``ClusterMetadataPublisher`` keeps the name servers' registry, topics and wildcard filters current.
 public final class MQTTNode: Sendable {
     public let gateway: Gateway
     /// The in-process name server of a standalone node; `nil` in cluster mode.
     public let nameServer: NameServer?
-    /// `nil` when the node has no name server to report to (cluster mode, until it has a network client).
+    /// Keeps the name servers' registry, first topics and wildcard lists current (the in-process name server,
+    /// or those of `NAMESRV_ADDR`).
     public let metadataPublisher: ClusterMetadataPublisher?
     public let cluster: ClusterConfiguration
     /// The `/metrics` endpoint; nil when `enableExporter` is off.
