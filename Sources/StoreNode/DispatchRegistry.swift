@@ -12,51 +12,130 @@ import NIOCore
 /// whichever gateway sends it. Deciding it in each gateway from a periodically refreshed filter list
 /// (rocketmq-mqtt's way) loses the messages published between a SUBACK and the next refresh.
 ///
-/// Filled from three sources:
+/// Filled from these sources:
 /// - at start, the subscriptions of every stored session (offline persistent sessions keep receiving);
-/// - gateways register and unregister the filters of their sessions as they change;
+/// - gateways register and unregister the filters of their sessions as they change; registrations are
+///   kept in the metadata file too (written in order, in the background);
+/// - at start, the registrations kept before: a restarted node dispatches by them at once, rather than
+///   only once each gateway has reconnected and registered its sessions' filters again. Those no gateway
+///   registers again within ``provisionalSeconds`` and that no stored session holds are dropped (their
+///   sessions ended while the node was down, or with a gateway that died);
 /// - a gateway that reconnects registers its whole set again (registration is idempotent).
 ///
 /// A registration of a gateway that dies without unregistering stays until the session ends elsewhere or
-/// the store node restarts: the cost is index entries in a queue nobody reads, never a lost message.
+/// the node restarts: the cost is index entries in a queue nobody reads, never a lost message.
 public final class DispatchRegistry: Sendable {
-    private let filters = NIOLockedValueBox(TopicFilterTrie<String>())
+    /// How long registrations kept from before a restart are used without a gateway registering them again.
+    public static let provisionalSeconds = 120
 
-    public init() {}
+    private struct State {
+        var trie = TopicFilterTrie<String>()
+        /// Kept from before a restart, not registered again since, and not held by a stored session.
+        var provisional: Set<DispatchRegistration> = []
+    }
 
-    /// Registers the wildcard filters of every subscription of `sessions`.
-    public func load(_ sessions: [SessionRecord]) {
-        filters.withLockedValue { trie in
+    private let state = NIOLockedValueBox(State())
+    /// Writes registrations to the metadata file, in the order they happen.
+    private let writes: AsyncStream<(added: [DispatchRegistration], removed: [DispatchRegistration])>.Continuation?
+    private let writer: Task<Void, Never>?
+
+    /// - Parameter metadata: where registrations are kept across restarts; nil: in memory only.
+    public init(metadata: LMQMetadataStore? = nil) {
+        guard let metadata else {
+            writes = nil
+            writer = nil
+            return
+        }
+        let (stream, continuation) = AsyncStream.makeStream(of: (added: [DispatchRegistration], removed: [DispatchRegistration]).self)
+        writes = continuation
+        writer = Task {
+            for await change in stream {
+                try? await metadata.updateDispatchRegistrations(
+                    added: change.added.map { ($0.filter, $0.clientIdentifier) }, removed: change.removed.map { ($0.filter, $0.clientIdentifier) }
+                )
+            }
+        }
+    }
+
+    deinit {
+        writes?.finish()
+    }
+
+    /// Stops writing registrations, once those already made are written.
+    public func finishWrites() async {
+        writes?.finish()
+        await writer?.value
+    }
+
+    /// Registers the wildcard filters of every subscription of `sessions`, and `kept` (registrations from
+    /// before a restart) provisionally.
+    public func load(_ sessions: [SessionRecord], kept: [DispatchRegistration] = []) {
+        state.withLockedValue { state in
+            var held: Set<DispatchRegistration> = []
             for session in sessions {
                 for subscription in session.subscriptions {
                     guard let filter = try? TopicFilter(subscription.topicFilter), filter.hasWildcards else { continue }
-                    _ = trie.insert(filter, value: session.clientIdentifier)
+                    _ = state.trie.insert(filter, value: session.clientIdentifier)
+                    held.insert(DispatchRegistration(filter: subscription.topicFilter, clientIdentifier: session.clientIdentifier))
                 }
             }
+            for registration in kept where !held.contains(registration) {
+                guard let filter = try? TopicFilter(registration.filter), filter.hasWildcards else { continue }
+                if state.trie.insert(filter, value: registration.clientIdentifier) { state.provisional.insert(registration) }
+            }
         }
+    }
+
+    /// Drops the registrations kept from before a restart that nobody registered again
+    /// (``provisionalSeconds`` after the start). Returns how many.
+    @discardableResult
+    public func dropProvisional() -> Int {
+        let dropped = state.withLockedValue { state -> [DispatchRegistration] in
+            let dropped = Array(state.provisional)
+            for registration in dropped {
+                guard let filter = try? TopicFilter(registration.filter) else { continue }
+                _ = state.trie.remove(filter, value: registration.clientIdentifier)
+            }
+            state.provisional = []
+            return dropped
+        }
+        if !dropped.isEmpty { writes?.yield((added: [], removed: dropped)) }
+        return dropped.count
     }
 
     /// Applies registrations (`added`) and unregistrations of `(filter, clientIdentifier)` pairs; filters
     /// without wildcards and invalid ones are ignored (a topic's own queue always gets its messages).
     public func update(added: [DispatchRegistration], removed: [DispatchRegistration]) {
-        filters.withLockedValue { trie in
+        let wildcard = { (registration: DispatchRegistration) -> TopicFilter? in
+            guard let filter = try? TopicFilter(registration.filter), filter.hasWildcards else { return nil }
+            return filter
+        }
+        let (kept, dropped) = state.withLockedValue { state -> ([DispatchRegistration], [DispatchRegistration]) in
+            var kept: [DispatchRegistration] = []
+            var dropped: [DispatchRegistration] = []
             for registration in added {
-                guard let filter = try? TopicFilter(registration.filter), filter.hasWildcards else { continue }
-                _ = trie.insert(filter, value: registration.clientIdentifier)
+                guard let filter = wildcard(registration) else { continue }
+                _ = state.trie.insert(filter, value: registration.clientIdentifier)
+                state.provisional.remove(registration)
+                kept.append(registration)
             }
             for registration in removed {
-                guard let filter = try? TopicFilter(registration.filter), filter.hasWildcards else { continue }
-                _ = trie.remove(filter, value: registration.clientIdentifier)
+                guard let filter = wildcard(registration) else { continue }
+                _ = state.trie.remove(filter, value: registration.clientIdentifier)
+                state.provisional.remove(registration)
+                dropped.append(registration)
             }
+            return (kept, dropped)
         }
+        if !kept.isEmpty || !dropped.isEmpty { writes?.yield((added: kept, removed: dropped)) }
     }
 
     /// `queues` plus the queue of every registered filter matching `topic`, each once.
     public func dispatchQueues(topic: String, adding queues: [String]) -> [String] {
         guard let name = try? TopicName(topic) else { return queues }
         var result = queues
-        filters.withLockedValue { trie in
-            trie.forEachMatch(name) { filter, _ in
+        state.withLockedValue { state in
+            state.trie.forEachMatch(name) { filter, _ in
                 let queue = LMQNaming.lmqName(for: filter)
                 if !result.contains(queue) { result.append(queue) }
             }

@@ -22,6 +22,7 @@ public final class StoreNodeServer: Sendable {
     private let logger: Logger
     private let heartbeatInterval: Duration
     private let retainedSweepInterval: Duration
+    private let dispatchProvisionalPeriod: Duration
 
     private struct Running: Sendable {
         var store: LMQStore
@@ -33,6 +34,7 @@ public final class StoreNodeServer: Sendable {
         var upkeep: Task<Void, Never>
         var nameServerClient: RemotingClient?
         var gatewayMonitor: GatewayLivenessMonitor?
+        var dispatch: DispatchRegistry
     }
 
     private enum Phase: Sendable {
@@ -48,13 +50,17 @@ public final class StoreNodeServer: Sendable {
     ///   - heartbeatInterval: how often the node heartbeats to each name server. Default:
     ///     `heartbeatIntervalSeconds` of the configuration.
     ///   - retainedSweepInterval: how often expired retained messages are deleted. Default: 60 s.
+    ///   - dispatchProvisionalPeriod: how long wildcard registrations kept from before the start are used
+    ///     without a gateway registering them again. Default: ``DispatchRegistry/provisionalSeconds``.
     public init(
         configuration: BrokerConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "broker"),
         heartbeatInterval: Duration? = nil,
-        retainedSweepInterval: Duration = .seconds(60)
+        retainedSweepInterval: Duration = .seconds(60),
+        dispatchProvisionalPeriod: Duration = .seconds(DispatchRegistry.provisionalSeconds)
     ) {
+        self.dispatchProvisionalPeriod = dispatchProvisionalPeriod
         self.configuration = configuration
         self.group = eventLoopGroup
         self.logger = logger
@@ -106,9 +112,10 @@ public final class StoreNodeServer: Sendable {
             eventLoopGroup: group, logger: logger
         )
         // Offline persistent sessions keep receiving through their wildcard filters, whichever gateways live.
-        let dispatch = DispatchRegistry()
+        let dispatch = DispatchRegistry(metadata: metadata)
         do {
-            dispatch.load(try await metadata.allSessions())
+            let kept = try await metadata.dispatchRegistrations().map { DispatchRegistration(filter: $0.topicFilter, clientIdentifier: $0.clientIdentifier) }
+            dispatch.load(try await metadata.allSessions(), kept: kept)
         } catch {
             try? store.close()
             try? await metadata.close()
@@ -152,12 +159,26 @@ public final class StoreNodeServer: Sendable {
             )
             gatewayMonitor?.start()
         }
-        let upkeep = Task { [retainedSweepInterval, logger] in
+        let upkeep = Task { [retainedSweepInterval, dispatchProvisionalPeriod, logger] in
             // Retention and checkpoints run in the store's own flusher; expired retained messages are
-            // the one sweep left to the node.
+            // the one sweep left to the node. Registrations kept from before the start that no gateway
+            // registered again are dropped once the gateways had the time to.
+            let started = ContinuousClock.now
+            var lastSweep = started
+            var provisionalDropped = false
             while !Task.isCancelled {
-                try? await Task.sleep(for: retainedSweepInterval)
+                try? await Task.sleep(for: min(retainedSweepInterval, .seconds(1)))
                 guard !Task.isCancelled else { return }
+                let now = ContinuousClock.now
+                if !provisionalDropped, now - started >= dispatchProvisionalPeriod {
+                    provisionalDropped = true
+                    let dropped = dispatch.dropProvisional()
+                    if dropped > 0 {
+                        logger.info("dropped wildcard registrations no gateway renewed since the start", metadata: ["count": "\(dropped)"])
+                    }
+                }
+                guard now - lastSweep >= retainedSweepInterval else { continue }
+                lastSweep = now
                 do {
                     let deleted = try await metadata.deleteExpiredRetained(nowMillis: Date.nowMillis)
                     if deleted > 0 { logger.debug("deleted expired retained messages", metadata: ["count": "\(deleted)"]) }
@@ -170,7 +191,7 @@ public final class StoreNodeServer: Sendable {
             phase = .running(Running(
                 store: store, metadata: metadata, remoting: remoting, listenerID: listenerID, port: port,
                 heartbeat: heartbeat, upkeep: upkeep, nameServerClient: nameServerClient,
-                gatewayMonitor: gatewayMonitor
+                gatewayMonitor: gatewayMonitor, dispatch: dispatch
             ))
         }
         logger.info("store node listening", metadata: [
@@ -202,6 +223,8 @@ public final class StoreNodeServer: Sendable {
         running.upkeep.cancel()
         await running.remoting.shutdown()
         running.store.removeArrivalListener(running.listenerID)
+        // The last registrations reach the metadata file before it closes.
+        await running.dispatch.finishWrites()
         do {
             try running.store.close()
         } catch {

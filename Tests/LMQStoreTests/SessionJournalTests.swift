@@ -91,7 +91,7 @@ struct SessionJournalTests {
         }
     }
 
-    @Test("a version 1 metadata file is migrated to version 2 and keeps its rows")
+    @Test("a version 1 metadata file is migrated to the current version and keeps its rows")
     func migrationFromVersion1() async throws {
         let directory = TemporaryDirectory("journal-migration")
         defer { directory.remove() }

@@ -110,6 +110,8 @@ final class ExternalProcess: @unchecked Sendable {
     private let outputPipe = Pipe()
     private let lock = NSLock()
     private var output = Data()
+    /// The pipe reached end-of-file: everything the process wrote is in `output`.
+    private var outputEnded = false
 
     private init(process: Process) {
         self.process = process
@@ -135,9 +137,14 @@ final class ExternalProcess: @unchecked Sendable {
         process.standardError = external.outputPipe
         external.outputPipe.fileHandleForReading.readabilityHandler = { [weak external] handle in
             let data = handle.availableData
-            guard let external, !data.isEmpty else { return }
+            guard let external else { return }
             external.lock.lock()
-            external.output.append(data)
+            if data.isEmpty {
+                external.outputEnded = true
+                handle.readabilityHandler = nil
+            } else {
+                external.output.append(data)
+            }
             external.lock.unlock()
         }
         try process.run()
@@ -166,6 +173,11 @@ final class ExternalProcess: @unchecked Sendable {
                 throw TestFailure("\(process.executableURL?.lastPathComponent ?? "process") still running after \(timeout); output:\n\(outputText)")
             }
             try await Task.sleep(for: .milliseconds(10))
+        }
+        // The last output may still be in the pipe: read until its end (bounded), so `outputText` is whole.
+        let drainDeadline = ContinuousClock.now + .seconds(5)
+        while !lock.withLock({ outputEnded }), ContinuousClock.now < drainDeadline {
+            try await Task.sleep(for: .milliseconds(5))
         }
         return process.terminationStatus
     }

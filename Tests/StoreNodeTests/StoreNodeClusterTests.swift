@@ -68,6 +68,42 @@ struct StoreNodeClusterTests {
         folder.remove()
     }
 
+    @Test("a registration is dispatched by after a restart before any gateway renews it; unrenewed ones are dropped later")
+    func registrationsSurviveARestart() async throws {
+        let folder = TemporaryFolder()
+        let port = try freePortBelowEphemeralRange()
+        let configuration = BrokerConfiguration.testing(storePath: folder.path, port: port)
+        let server = StoreNodeServer(configuration: configuration, logger: testLogger)
+        _ = try await server.start()
+        let gateway = StoreNodeClient(address: RemotingAddress(host: "127.0.0.1", port: port), logger: testLogger)
+        try await gateway.updateDispatch(added: [DispatchRegistration(filter: "live/+", clientIdentifier: "c1")], removed: []).get()
+        try await gateway.updateDispatch(
+            added: [DispatchRegistration(filter: "gone/+", clientIdentifier: "c2")], removed: []
+        ).get()
+        try await gateway.updateDispatch(added: [], removed: [DispatchRegistration(filter: "gone/+", clientIdentifier: "c2")]).get()
+        try? await gateway.close()
+        await server.shutdown()
+
+        let restarted = StoreNodeServer(configuration: configuration, logger: testLogger, dispatchProvisionalPeriod: .seconds(2))
+        _ = try await restarted.start()
+        let publisher = StoreNodeClient(address: RemotingAddress(host: "127.0.0.1", port: port), logger: testLogger)
+        let kept = try await publisher.append(Self.message(1, topic: "live/1"), to: ["%LMQ%live%1%"])
+        #expect(Set(kept.queueOffsets.map(\.queue)) == ["%LMQ%live%1%", "%LMQ%live%+%"], "kept across the restart")
+        let removed = try await publisher.append(Self.message(2, topic: "gone/1"), to: ["%LMQ%gone%1%"])
+        #expect(removed.queueOffsets.map(\.queue) == ["%LMQ%gone%1%"], "an unregistration is kept too")
+        // Nobody renews live/+ within the period: it is dropped.
+        let deadline = ContinuousClock.now + .seconds(10)
+        var dispatched = 2
+        while dispatched == 2, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            dispatched = try await publisher.append(Self.message(3, topic: "live/2"), to: ["%LMQ%live%2%"]).queueOffsets.count
+        }
+        #expect(dispatched == 1, "a kept registration nobody renewed is dropped after the period")
+        try? await publisher.close()
+        await restarted.shutdown()
+        folder.remove()
+    }
+
     @Test("a claim held by another client waits until the holder is told and gives the client up")
     func takeover() async throws {
         let node = try await StoreNodeFixture.start()

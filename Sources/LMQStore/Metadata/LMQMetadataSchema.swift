@@ -6,7 +6,7 @@ import SQLite
 /// docs/store-metadata.md shows the same statements; keep the two in step.
 enum LMQMetadataSchema {
     /// The schema this code reads and writes. Raise it with every change, and add a migration step.
-    static let currentVersion: Int32 = 2
+    static let currentVersion: Int32 = 3
     /// `PRAGMA application_id` of a metadata file: "LMQM" in ASCII.
     static let applicationID: Int32 = 0x4C4D_514D
 
@@ -99,6 +99,18 @@ enum LMQMetadataSchema {
         """,
     ]
 
+    /// Version 3: the wildcard filters gateways registered with a store node for dispatch, so that a
+    /// restarted node dispatches by them before the gateways register again (docs/cluster.md).
+    static let version3: [String] = [
+        """
+        CREATE TABLE dispatch_registrations (
+            topic_filter TEXT NOT NULL,
+            client_identifier TEXT NOT NULL,
+            PRIMARY KEY (topic_filter, client_identifier)
+        ) STRICT, WITHOUT ROWID
+        """,
+    ]
+
     /// Checks the file's identity and version and creates or migrates the schema, in one transaction.
     ///
     /// - Throws: ``LMQMetadataStoreError/unsupportedSchemaVersion(path:found:supported:)`` for a file from a
@@ -129,6 +141,11 @@ enum LMQMetadataSchema {
             }
             if version < 2 {
                 for statement in version2 {
+                    try connection.execute(statement)
+                }
+            }
+            if version < 3 {
+                for statement in version3 {
                     try connection.execute(statement)
                 }
             }
