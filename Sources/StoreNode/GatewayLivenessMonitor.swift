@@ -4,6 +4,7 @@ import Logging
 import MQTTCore
 import NIOConcurrencyHelpers
 import NameServer
+import Remoting
 
 /// Publishes the wills of a dead gateway's clients and releases their sessions (DESIGN.md, "Wills": "or by
 /// the cluster if the gateway holding the connection dies").
@@ -32,12 +33,20 @@ final class GatewayLivenessMonitor: Sendable {
     private let delayedWills = NIOLockedValueBox<[String: (token: UInt64, task: Task<Void, Never>)]>([:])
     private let lastToken = NIOLockedValueBox<UInt64>(0)
 
+    /// This node's address as registered (`host:port`): a will whose first topic is routed elsewhere is
+    /// appended on the node its route names.
+    private let ownAddress: String
+    /// Clients of the other store nodes wills were appended on, by address.
+    private let otherNodes = NIOLockedValueBox<[String: StoreNodeClient]>([:])
+
     init(
         nameServers: [any NameServerClient], store: LMQStore, metadata: LMQMetadataStore, dispatch: DispatchRegistry,
-        ownership: SessionOwnership, checkInterval: Duration, settings: GatewayLivenessTracker.Settings, logger: Logger
+        ownership: SessionOwnership, ownAddress: String, checkInterval: Duration, settings: GatewayLivenessTracker.Settings,
+        logger: Logger
     ) {
         precondition(checkInterval > .zero, "the check interval must be positive")
         self.ownership = ownership
+        self.ownAddress = ownAddress
         self.nameServers = nameServers
         self.store = store
         self.metadata = metadata
@@ -85,6 +94,35 @@ final class GatewayLivenessMonitor: Sendable {
         for will in waiting {
             will.cancel()
             await will.value
+        }
+        let others = otherNodes.withLockedValue { nodes in
+            defer { nodes = [:] }
+            return Array(nodes.values)
+        }
+        for node in others { try? await node.close() }
+    }
+
+    /// The store node `firstTopic` is routed to when it is another than this one (several store nodes).
+    private func otherNode(for firstTopic: String) async -> StoreNodeClient? {
+        var route: TopicRoute?
+        for nameServer in nameServers {
+            do {
+                route = try await nameServer.topicRoute(firstTopic)
+                break
+            } catch .topicNotFound {
+                return nil
+            } catch {
+                continue
+            }
+        }
+        guard let address = route?.storeAddresses.sorted().first, address != ownAddress, let parsed = RemotingAddress(parsing: address) else {
+            return nil
+        }
+        return otherNodes.withLockedValue { nodes in
+            if let node = nodes[address] { return node }
+            let node = StoreNodeClient(address: parsed, logger: logger)
+            nodes[address] = node
+            return node
         }
     }
 
@@ -259,14 +297,22 @@ final class GatewayLivenessMonitor: Sendable {
         )
         do {
             let topic = try TopicName(will.topic)
-            let queues: [String]
+            let result: AppendResult
             if let recipient = LMQNaming.p2pRecipientClientId(of: topic) {
                 // A peer-to-peer topic goes to its recipient's queue alone (DESIGN.md, "Peer-to-peer").
-                queues = [LMQNaming.p2pLMQName(clientId: String(recipient))]
+                result = try await store.append(message, to: [LMQNaming.p2pLMQName(clientId: String(recipient))])
+            } else if let home = await otherNode(for: String(topic.firstTopic)) {
+                // Several store nodes: the node of the first topic takes its topic queue and the filters
+                // registered there; this one keeps the filters whose first level is a wildcard.
+                result = try await home.append(message, to: [topic.lmqName])
+                let spanning = dispatch.dispatchQueues(topic: will.topic, adding: []).filter { queue in
+                    let level = queue.dropFirst(LMQNaming.prefix.count).prefix { $0 != "%" }
+                    return level == "+" || level == "#"
+                }
+                if !spanning.isEmpty { _ = try await store.append(message, to: spanning) }
             } else {
-                queues = dispatch.dispatchQueues(topic: will.topic, adding: [topic.lmqName])
+                result = try await store.append(message, to: dispatch.dispatchQueues(topic: will.topic, adding: [topic.lmqName]))
             }
-            let result = try await store.append(message, to: queues)
             if will.retain {
                 try await metadata.setRetained(RetainedMessage(
                     topic: will.topic, payload: will.payload, qos: will.qos, properties: properties,

@@ -154,6 +154,7 @@ public final class StoreNodeServer: Sendable {
             // The wills of a dead gateway's clients are the cluster's to publish (GatewayLivenessMonitor).
             gatewayMonitor = GatewayLivenessMonitor(
                 nameServers: heartbeater.nameServers, store: store, metadata: metadata, dispatch: dispatch, ownership: ownership,
+                ownAddress: address,
                 checkInterval: .seconds(configuration.gatewayCheckIntervalSeconds),
                 settings: .init(minimumMissingDuration: .seconds(configuration.gatewayMissingSeconds)), logger: logger
             )

@@ -1,6 +1,7 @@
 import Foundation
 import MQTTClient
 import MQTTCore
+import NIOCore
 import Testing
 
 #if canImport(Glibc)
@@ -86,6 +87,47 @@ struct ClusterStoreNodesTests {
         for client in [betaSubscriber, everything, alphaSubscriber, sharedMember, publisher] {
             try? await client.disconnect()
             await client.shutdown()
+        }
+    }
+
+    @Test("the will of a dead gateway's client, on a first topic of the second store node, reaches its subscribers")
+    func willOnTheSecondStoreNode() async throws {
+        let liveness = ["gatewayCheckIntervalSeconds": "1", "gatewayMissingSeconds": "3"]
+        try await ClusterFixture.with(gateways: 0, broker: liveness, extraBrokers: 1) { cluster in
+            let second = cluster.extraBrokers[0]
+            try await cluster.addGateway()
+            try await cluster.addGateway()
+            let routed = try await cluster.gateways[0].admin([
+                "updateTopic", "-t", "beta", "-b", "127.0.0.1:\(second.port)", "-n", cluster.nameServerAddress,
+            ])
+            #expect(routed.status == 0, "updateTopic failed: \(routed.standardError)")
+            let gateways = cluster.gateways
+            let underBeta = Self.client(gateways[1], "will-sub-beta")
+            let everything = Self.client(gateways[1], "will-sub-all")
+            var collectors: [MessageCollector] = []
+            for (client, filter) in [(underBeta, "beta/+/gone"), (everything, "#")] {
+                _ = try await client.connect()
+                collectors.append(MessageCollector(client))
+                #expect(try await client.subscribe(to: filter, qos: .atLeastOnce) == .atLeastOnce)
+            }
+            var configuration = MQTTClient.Configuration(host: "127.0.0.1", port: gateways[0].port, clientIdentifier: "W", protocolVersion: .v5)
+            configuration.will = ConnectPacket.Will(
+                topicName: "beta/W/gone", payload: ByteBuffer(string: "W is gone"), qos: .atLeastOnce, retain: false, properties: []
+            )
+            let doomed = MQTTClient(configuration: configuration)
+            _ = try await doomed.connect()
+            await gateways[0].kill()
+            // Published by the primary store node once the registry has lost gateway 0, on the second node.
+            let beta = try await collectors[0].wait(for: 1, timeout: .seconds(40))
+            #expect(beta.map(\.payloadString) == ["W is gone"])
+            try await waitUntil("the `#` subscriber gets the will", timeout: .seconds(10)) {
+                collectors[1].received.contains { $0.topic == "beta/W/gone" }
+            }
+            await doomed.shutdown()
+            for client in [underBeta, everything] {
+                try? await client.disconnect()
+                await client.shutdown()
+            }
         }
     }
 }
