@@ -25,16 +25,21 @@ struct ClusterStoreNodesTests {
         try await ClusterFixture.with(gateways: 0, extraBrokers: 1) { cluster in try await Self.run(cluster) }
     }
 
-    private static func run(_ cluster: ClusterFixture) async throws {
-        let second = cluster.extraBrokers[0]
-        // The operator puts first topic `beta` on the second store node before clients use it.
+    /// Two gateways, and first topic `beta` put on the second store node by the operator before clients
+    /// use it. Returns the gateways.
+    private static func twoGatewaysWithBetaOnTheSecondNode(_ cluster: ClusterFixture) async throws -> [NodeProcess] {
         try await cluster.addGateway()
         try await cluster.addGateway()
         let routed = try await cluster.gateways[0].admin([
-            "updateTopic", "-t", "beta", "-b", "127.0.0.1:\(second.port)", "-n", cluster.nameServerAddress,
+            "updateTopic", "-t", "beta", "-b", "127.0.0.1:\(cluster.extraBrokers[0].port)", "-n", cluster.nameServerAddress,
         ])
         #expect(routed.status == 0, "updateTopic failed: \(routed.standardError)")
-        let gateways = cluster.gateways
+        return cluster.gateways
+    }
+
+    private static func run(_ cluster: ClusterFixture) async throws {
+        let second = cluster.extraBrokers[0]
+        let gateways = try await twoGatewaysWithBetaOnTheSecondNode(cluster)
 
         let betaSubscriber = Self.client(gateways[0], "beta-sub")
         let everything = Self.client(gateways[1], "all-sub")
@@ -94,14 +99,7 @@ struct ClusterStoreNodesTests {
     func willOnTheSecondStoreNode() async throws {
         let liveness = ["gatewayCheckIntervalSeconds": "1", "gatewayMissingSeconds": "3"]
         try await ClusterFixture.with(gateways: 0, broker: liveness, extraBrokers: 1) { cluster in
-            let second = cluster.extraBrokers[0]
-            try await cluster.addGateway()
-            try await cluster.addGateway()
-            let routed = try await cluster.gateways[0].admin([
-                "updateTopic", "-t", "beta", "-b", "127.0.0.1:\(second.port)", "-n", cluster.nameServerAddress,
-            ])
-            #expect(routed.status == 0, "updateTopic failed: \(routed.standardError)")
-            let gateways = cluster.gateways
+            let gateways = try await Self.twoGatewaysWithBetaOnTheSecondNode(cluster)
             let underBeta = Self.client(gateways[1], "will-sub-beta")
             let everything = Self.client(gateways[1], "will-sub-all")
             var collectors: [MessageCollector] = []
