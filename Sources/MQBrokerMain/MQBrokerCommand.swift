@@ -60,11 +60,7 @@ extension MQBrokerCommand {
                 configuration.logLevel = level
             }
             let level = configuration.logLevel
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
+            NodeProcessSupport.bootstrapLogging(level: level)
             let logger = Logger(label: "broker")
             for warning in warnings { logger.warning("\(warning)") }
             if configuration.nameServerAddresses.isEmpty {
@@ -94,12 +90,7 @@ extension MQBrokerCommand {
 
         func run() async throws {
             let (configuration, _) = try options.load()
-            let host: String
-            switch configuration.listenAddress {
-            case "0.0.0.0", "": host = "127.0.0.1"
-            case "::", "[::]": host = "::1"
-            default: host = configuration.listenAddress
-            }
+            let host = NodeProcessSupport.localHost(reaching: configuration.listenAddress)
             let client = StoreNodeClient(
                 address: RemotingAddress(host: host, port: configuration.listenPort),
                 configuration: .init(connectTimeout: .milliseconds(timeoutMilliseconds), requestTimeout: .milliseconds(timeoutMilliseconds)),

@@ -43,11 +43,7 @@ struct ConfigurationOptions: ParsableArguments {
 
 /// The address a local client uses to reach a server listening on `listenAddress`.
 func localAddress(of configuration: NameServerConfiguration, port: Int) -> RemotingAddress {
-    switch configuration.listenAddress {
-    case "0.0.0.0", "": return RemotingAddress(host: "127.0.0.1", port: port)
-    case "::", "[::]": return RemotingAddress(host: "::1", port: port)
-    default: return RemotingAddress(host: configuration.listenAddress, port: port)
-    }
+    RemotingAddress(host: NodeProcessSupport.localHost(reaching: configuration.listenAddress), port: port)
 }
 
 extension MQNameServerCommand {
@@ -62,11 +58,7 @@ extension MQNameServerCommand {
         func run() async throws {
             let (configuration, warnings) = try options.load()
             let logLevel = configuration.logLevel
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = logLevel
-                return handler
-            }
+            NodeProcessSupport.bootstrapLogging(level: logLevel)
             let logger = Logger(label: "namesrv")
             for warning in warnings { logger.warning("\(warning)") }
 

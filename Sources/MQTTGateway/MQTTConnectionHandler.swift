@@ -172,6 +172,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     ///   wildcard filters must be registered for dispatch before the SUBACK;
     /// - a PUBLISH to a first topic whose store node is not known yet waits for its route.
     private func storePreparation(for packet: MQTTPacket) -> (@Sendable () async throws -> Void)? {
+        // Runs for every packet: nothing to learn from the store in this process, and nothing to allocate.
+        guard services.isClustered else { return nil }
         let store = services.store
         switch packet {
         case .subscribe(let subscribe):

@@ -127,7 +127,8 @@ final class RemoteMessageStore: GatewayMessageStore {
     func write(_ message: LMQMessage, to queues: [String]) throws -> GatewayPendingWrite {
         // Sent now, in call order: the store node writes one connection's appends in arrival order.
         let answers = try sendAppends(message, to: queues)
-        let combined = EventLoopFuture.whenAllSucceed(answers, on: answers[0].eventLoop).map(Self.merged)
+        // One store node (the usual case): its answer as it is, without combining.
+        let combined = answers.count == 1 ? answers[0] : EventLoopFuture.whenAllSucceed(answers, on: answers[0].eventLoop).map(Self.merged)
         combined.whenSuccess { [weak self] result in self?.appended(message, result) }
         return GatewayPendingWrite(isSettled: false) { try await combined.get() }
     }
@@ -148,7 +149,7 @@ final class RemoteMessageStore: GatewayMessageStore {
     private func sendAppends(_ message: LMQMessage, to queues: [String]) throws -> [EventLoopFuture<AppendResult>] {
         let firstTopic = StoreNodeRoutes.firstLevel(ofTopic: message.topic)
         guard let home = routes.node(forFirstTopic: firstTopic) else { throw UnroutedTopic(firstTopic: firstTopic) }
-        if home === client && routes.allNodes.count == 1 { return [client.appendInOrder(message, to: queues)] }
+        if home === client && !routes.hasOtherNodes { return [client.appendInOrder(message, to: queues)] }
         var byNode: [ObjectIdentifier: (node: StoreNodeClient, queues: [String])] = [:]
         for queue in queues {
             let node = routes.node(forQueue: queue) ?? home

@@ -80,6 +80,9 @@ final class StoreNodeRoutes: Sendable {
         for node in nodes { setUp(node) }
     }
 
+    /// Whether this gateway talks to store nodes other than the primary (checked per PUBLISH: no copy).
+    var hasOtherNodes: Bool { state.withLockedValue { $0.nodes.count > 1 } }
+
     /// Every store node this gateway talks to.
     var allNodes: [StoreNodeClient] { state.withLockedValue { Array($0.nodes.values) } }
 

@@ -87,11 +87,7 @@ extension MQTTNodeCommand {
             // swift-metrics, on the same /metrics.
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
+            NodeProcessSupport.bootstrapLogging(level: level)
             let logger = Logger(label: "mqtt.node")
             // Every connection is a file descriptor.
             if let openFiles = OpenFileLimit.raiseToHardLimit() {
@@ -122,7 +118,7 @@ extension MQTTNodeCommand {
 
         func run() async throws {
             let configuration = try options.load()
-            let host = configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host
+            let host = NodeProcessSupport.localHost(reaching: configuration.host)
             guard await GatewayProbe.answers(host: host, port: configuration.mqttPort, timeout: .milliseconds(timeoutMilliseconds)) else {
                 throw ExitCode.failure
             }
