@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "MQTTAuth", targets: ["MQTTAuth"]),
         .executable(name: "mqnamesrv", targets: ["MQNameServerMain"]),
         .library(name: "StoreNode", targets: ["StoreNode"]),
+        .library(name: "LMQClient", targets: ["LMQClient"]),
         .executable(name: "mqbroker", targets: ["MQBrokerMain"]),
         .executable(name: "mqadmin", targets: ["MQAdmin"]),
         .library(name: "MQTTGateway", targets: ["MQTTGateway"]),
@@ -162,6 +163,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Server applications producing to and consuming from the store (docs/server-messaging.md).
+        .target(
+            name: "LMQClient",
+            dependencies: [
+                "StoreNode",
+                "LMQStore",
+                "MQTTCore",
+                "Remoting",
+                "NameServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "MQBrokerMain",
             dependencies: [
@@ -241,6 +256,7 @@ let package = Package(
             name: "MQTTGatewayTests",
             dependencies: [
                 "MQTTGateway",
+                "LMQClient",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 "MQTTClient",
                 "MQTTCore",

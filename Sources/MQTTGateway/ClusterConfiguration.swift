@@ -26,6 +26,15 @@ public struct ClusterConfiguration: Sendable, Hashable {
     /// `heartbeatIntervalSeconds`: in cluster mode, how often the gateway heartbeats to the name servers;
     /// keep it well under their `nodeExpirySeconds` (30). Default: 10.
     public var heartbeatIntervalSeconds: Int = 10
+    /// `storeListenAddress`: in standalone mode, where the store listener binds. Server applications
+    /// (`LMQClient`, `mqadmin sendMessage`/`consumeMessage`) produce to and consume from the node's store
+    /// through it, as they would through a cluster's store node. Default: `127.0.0.1` (the store protocol
+    /// has no authentication: open it wider only on a trusted network).
+    public var storeListenAddress: String = "127.0.0.1"
+    /// `storeListenPort`: in standalone mode, the port of the store listener; 0 picks a free one, -1
+    /// turns it off. The listener registers with the in-process name server as a store node, so clients
+    /// find it through `NAMESRV_ADDR` like a cluster's; nil: no listener. Default: 10911.
+    public var storeListenPort: Int?
 
     public init(
         nameServerAddresses: [String] = [],
@@ -33,8 +42,11 @@ public struct ClusterConfiguration: Sendable, Hashable {
         nameServerListenAddress: String = "0.0.0.0",
         nameServerListenPort: Int = 9876,
         storeNodeAddress: String? = nil,
-        storeNodeWaitSeconds: Int = 60
+        storeNodeWaitSeconds: Int = 60,
+        storeListenPort: Int? = 10911
     ) {
+        precondition(storeListenPort.map { (0...65_535).contains($0) } ?? true, "storeListenPort must be 0...65535")
+        self.storeListenPort = storeListenPort
         precondition((0...65_535).contains(nameServerListenPort), "namesrvListenPort must be 0...65535")
         self.nameServerAddresses = nameServerAddresses
         self.autoCreateFirstTopic = autoCreateFirstTopic
@@ -92,6 +104,15 @@ public struct ClusterConfiguration: Sendable, Hashable {
             throw .init(message: "NAMESRV_ADDR: \(address) is not host:port")
         }
         configuration.nameServerAddresses = addresses
+        if let address = properties["storeListenAddress"].map({ String($0.trimmed()) }), !address.isEmpty {
+            configuration.storeListenAddress = address
+        }
+        if let text = properties["storeListenPort"].map({ String($0.trimmed()) }), !text.isEmpty {
+            guard let port = Int(text), (-1...65_535).contains(port) else {
+                throw .init(message: "storeListenPort=\(text), expected an integer in 0...65535, or -1 for none")
+            }
+            configuration.storeListenPort = port == -1 ? nil : port
+        }
         switch properties["autoCreateFirstTopic"]?.trimmed().lowercased() {
         case nil, "": break
         case "true": configuration.autoCreateFirstTopic = true

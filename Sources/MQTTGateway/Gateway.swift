@@ -17,11 +17,21 @@ public final class Gateway: Sendable {
     private let arrivalListenerID: UInt64
     /// The TLS, WebSocket and WSS listeners (GatewayListeners.swift).
     private let listeners: GatewayListeners
+    /// The store in this process (standalone mode), for the node's store listener; nil in cluster mode.
+    let localStore: LocalStore?
+
+    /// A standalone gateway's store, its metadata, and how appends of server applications are dispatched.
+    struct LocalStore: Sendable {
+        var store: LMQStore
+        var metadata: LMQMetadataStore
+        var dispatcher: StandaloneDispatcher
+    }
 
     private init(
         configuration: GatewayConfiguration, services: GatewayServices, serverChannel: any Channel,
-        group: MultiThreadedEventLoopGroup, arrivalListenerID: UInt64, listeners: GatewayListeners
+        group: MultiThreadedEventLoopGroup, arrivalListenerID: UInt64, listeners: GatewayListeners, localStore: LocalStore?
     ) {
+        self.localStore = localStore
         self.configuration = configuration
         self.services = services
         self.serverChannel = serverChannel
@@ -81,15 +91,19 @@ public final class Gateway: Sendable {
         let authorizationManager = try await configuration.auth.makeAuthorizationManager()
         let store: any GatewayMessageStore
         let metadata: any LMQMetadataStoring
+        var localMetadata: (store: LMQStore, metadata: LMQMetadataStore)?
         switch storeBackend {
         case .local:
             let local = try LMQStore(configuration: configuration.store, logger: logger)
+            let opened: LMQMetadataStore
             do {
-                metadata = try await LMQMetadataStore.open(storePathRootDir: configuration.store.storePathRootDir)
+                opened = try await LMQMetadataStore.open(storePathRootDir: configuration.store.storePathRootDir)
             } catch {
                 try? local.close()
                 throw error
             }
+            metadata = opened
+            localMetadata = (local, opened)
             store = LocalMessageStore(local)
         case .remote(let remote, let remoteMetadata):
             store = remote
@@ -105,7 +119,12 @@ public final class Gateway: Sendable {
             services.router.observeDispatch { changes, added in remote.dispatchChanged(changes, added: added) }
             remote.probeReaders { [router = services.router] queue in router.hasReaders(queue) }
         }
+        let localStore = localMetadata.map { local in
+            LocalStore(store: local.store, metadata: local.metadata, dispatcher: StandaloneDispatcher(router: services.router, metadata: local.metadata))
+        }
         do {
+            // Server consumer groups receive from the first PUBLISH on.
+            try await localStore?.dispatcher.loadConsumerGroups()
             try await SessionMaintenance.recoverSessions(services: services)
         } catch {
             try? await store.close()
@@ -152,7 +171,7 @@ public final class Gateway: Sendable {
         }
         let gateway = Gateway(
             configuration: configuration, services: services, serverChannel: channel, group: group, arrivalListenerID: listenerID,
-            listeners: listeners
+            listeners: listeners, localStore: localStore
         )
         var listening: Logger.Metadata = ["address": "\(configuration.host):\(gateway.port)", "store": "\(store.location)"]
         if !storeBackend.isRemote {
@@ -182,6 +201,8 @@ public final class Gateway: Sendable {
         // Delayed wills stay in their session records; the next start schedules them again.
         services.wills.cancelAll()
         services.store.removeArrivalListener(arrivalListenerID)
+        // Consumer groups' registrations reach the metadata file before it closes.
+        await localStore?.dispatcher.finishWrites()
         do {
             try await services.store.close()
             try await services.metadata.close()

@@ -440,7 +440,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         } catch {
             logStoreFailure(topic: publish.topicName, error)
             if let identifier = publish.packetIdentifier {
-                run(machine.publishRefused(packetIdentifier: identifier, reasonCode: .implementationSpecificError))
+                run(machine.publishRefused(packetIdentifier: identifier, reasonCode: .unspecifiedError, reasonString: Self.storeFailureReason))
             }
             return
         }
@@ -501,7 +501,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             case .failure(let error):
                 logStoreFailure(topic: publish.topicName, error)
                 if let identifier = publish.packetIdentifier {
-                    run(machine.publishRefused(packetIdentifier: identifier, reasonCode: .implementationSpecificError))
+                    run(machine.publishRefused(packetIdentifier: identifier, reasonCode: .unspecifiedError, reasonString: Self.storeFailureReason))
                 }
             }
         }
@@ -523,6 +523,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     static let storeFailureLogInterval: TimeAmount = .seconds(5)
+
+    /// The Reason String of a PUBACK / PUBREC 0x80 for a PUBLISH the store did not take (its store node
+    /// down or unreachable, a full disk): what a client can act on, without the store's address.
+    static let storeFailureReason = "the message could not be stored; retry later"
 
     private func subscribe(_ subscribe: SubscribePacket) {
         guard handle != nil, attachedClientIdentifier != nil else { return }

@@ -22,11 +22,15 @@ public final class MQTTNode: Sendable {
     public let metricsExporter: MetricsExporter?
     /// Publishes `$SYS/broker/...`; nil when `sysInterval` is 0.
     let sysTopicPublisher: SysTopicPublisher?
+    /// A standalone node's store served to server applications (`storeListenPort`); nil in cluster mode
+    /// or when turned off.
+    public let storeListener: StoreNodeServer?
 
     private init(
         gateway: Gateway, nameServer: NameServer?, metadataPublisher: ClusterMetadataPublisher?, cluster: ClusterConfiguration,
-        metricsExporter: MetricsExporter? = nil, sysTopicPublisher: SysTopicPublisher? = nil
+        metricsExporter: MetricsExporter? = nil, sysTopicPublisher: SysTopicPublisher? = nil, storeListener: StoreNodeServer? = nil
     ) {
+        self.storeListener = storeListener
         self.gateway = gateway
         self.nameServer = nameServer
         self.metadataPublisher = metadataPublisher
@@ -90,10 +94,36 @@ public final class MQTTNode: Sendable {
             await nameServer?.shutdown()
             throw error
         }
+        var storeListener: StoreNodeServer?
+        if let nameServer, let port = cluster.storeListenPort, let local = gateway.localStore, let nameServerPort = nameServer.port {
+            // Registered with the in-process name server as a store node: server applications find the
+            // node's store as they find a cluster's.
+            var brokerConfiguration = BrokerConfiguration(
+                listenAddress: cluster.storeListenAddress, listenPort: port, brokerName: "standalone",
+                nameServerAddresses: RemotingAddress(parsing: cluster.localNameServerAddress(port: nameServerPort)).map { [$0] } ?? [],
+                store: configuration.store, logLevel: logger.logLevel
+            )
+            brokerConfiguration.heartbeatIntervalSeconds = cluster.heartbeatIntervalSeconds
+            var storeLogger = logger
+            storeLogger[metadataKey: "role"] = "store"
+            let server = StoreNodeServer(
+                configuration: brokerConfiguration, embedding: local.store, metadata: local.metadata, dispatcher: local.dispatcher,
+                logger: storeLogger
+            )
+            do {
+                try await server.start()
+            } catch {
+                await gateway.shutdown()
+                await nameServer.shutdown()
+                throw error
+            }
+            storeListener = server
+        }
         let exporter: MetricsExporter?
         do {
             exporter = try await startExporter(metrics, gateway: gateway, logger: logger)
         } catch {
+            await storeListener?.shutdown()
             await gateway.shutdown()
             await nameServer?.shutdown()
             throw error
@@ -102,7 +132,7 @@ public final class MQTTNode: Sendable {
             ? SysTopicPublisher(services: gateway.services, intervalSeconds: metrics.sysIntervalSeconds) : nil
         let node = MQTTNode(
             gateway: gateway, nameServer: nameServer, metadataPublisher: publisher, cluster: cluster, metricsExporter: exporter,
-            sysTopicPublisher: sysPublisher
+            sysTopicPublisher: sysPublisher, storeListener: storeListener
         )
         if let publisher {
             publisher.start(node: .gateway(
@@ -126,6 +156,8 @@ public final class MQTTNode: Sendable {
         await metricsExporter?.shutdown()
         // Before the store closes: the publisher writes to it.
         await sysTopicPublisher?.stop()
+        // Before the gateway closes the store it serves.
+        await storeListener?.shutdown()
         await gateway.shutdown()
         await metadataPublisher?.stop()
         await nameServer?.shutdown()

@@ -24,7 +24,11 @@ import NIOCore
 ///
 /// A registration of a gateway that dies without unregistering stays until the session ends elsewhere or
 /// the node restarts: the cost is index entries in a queue nobody reads, never a lost message.
-public final class DispatchRegistry: Sendable {
+///
+/// Registrations of server consumer groups (``DispatchRegistration/consumerGroupPrefix``, made by
+/// `LMQClient` consumers) are durable: kept from before a restart, they are never dropped as
+/// provisional, since a group keeps receiving while all its members are away.
+public final class DispatchRegistry: MessageDispatching {
     /// How long registrations kept from before a restart are used without a gateway registering them again.
     public static let provisionalSeconds = 120
 
@@ -81,7 +85,8 @@ public final class DispatchRegistry: Sendable {
             }
             for registration in kept where !held.contains(registration) {
                 guard let filter = try? TopicFilter(registration.filter), filter.hasWildcards else { continue }
-                if state.trie.insert(filter, value: registration.clientIdentifier) { state.provisional.insert(registration) }
+                let inserted = state.trie.insert(filter, value: registration.clientIdentifier)
+                if inserted && !registration.isConsumerGroup { state.provisional.insert(registration) }
             }
         }
     }
@@ -144,15 +149,37 @@ public final class DispatchRegistry: Sendable {
     }
 }
 
-/// A session's wildcard filter, as gateways register it with the store node.
+/// Who decides which queues an append goes to: the store node's ``DispatchRegistry``, or in a standalone
+/// node the gateway's own subscriptions (the node serves its in-process store to server applications).
+public protocol MessageDispatching: Sendable {
+    /// Registers (`added`) and unregisters (`removed`) wildcard filters for dispatch.
+    func update(added: [DispatchRegistration], removed: [DispatchRegistration])
+    /// `queues` plus the queue of every registered filter matching `topic`, each once.
+    func dispatchQueues(topic: String, adding queues: [String]) -> [String]
+}
+
+/// A session's wildcard filter, as gateways register it with the store node (or a server consumer
+/// group's, as `LMQClient` registers it).
 public struct DispatchRegistration: Sendable, Hashable, StoreWireCodable {
     public var filter: String
     public var clientIdentifier: String
+
+    /// How the registrations of server consumer groups are named: `%GROUP%<group>` in place of a client
+    /// identifier. They are durable (``DispatchRegistry``).
+    public static let consumerGroupPrefix = "%GROUP%"
 
     public init(filter: String, clientIdentifier: String) {
         self.filter = filter
         self.clientIdentifier = clientIdentifier
     }
+
+    /// The registration of `filter` for the server consumer group `group`.
+    public static func consumerGroup(_ group: String, filter: String) -> DispatchRegistration {
+        DispatchRegistration(filter: filter, clientIdentifier: consumerGroupPrefix + group)
+    }
+
+    /// Whether this is a server consumer group's registration (durable).
+    public var isConsumerGroup: Bool { clientIdentifier.hasPrefix(Self.consumerGroupPrefix) }
 
     /// The filter, then the client identifier, as strings.
     public func write(to buffer: inout ByteBuffer) {

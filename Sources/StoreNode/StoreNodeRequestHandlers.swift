@@ -10,7 +10,7 @@ struct StoreNodeRequestHandlers: Sendable {
     let store: LMQStore
     let metadata: LMQMetadataStore
     let watches: StoreNodeWatchRegistry
-    let dispatch: DispatchRegistry
+    let dispatch: any MessageDispatching
     let ownership: SessionOwnership
     let sharedGroups: SharedGroupRegistry
 

@@ -23,6 +23,15 @@ public final class StoreNodeServer: Sendable {
     private let heartbeatInterval: Duration
     private let retainedSweepInterval: Duration
     private let dispatchProvisionalPeriod: Duration
+    private let embedded: Embedded?
+
+    /// What a node serves when it runs inside another process that owns the store (a standalone MQTT node
+    /// serving its in-process store to server applications).
+    private struct Embedded: Sendable {
+        var store: LMQStore
+        var metadata: LMQMetadataStore
+        var dispatcher: any MessageDispatching
+    }
 
     private struct Running: Sendable {
         var store: LMQStore
@@ -31,10 +40,11 @@ public final class StoreNodeServer: Sendable {
         var listenerID: UInt64
         var port: Int
         var heartbeat: Task<Void, Never>?
-        var upkeep: Task<Void, Never>
+        var upkeep: Task<Void, Never>?
         var nameServerClient: RemotingClient?
         var gatewayMonitor: GatewayLivenessMonitor?
-        var dispatch: DispatchRegistry
+        /// Nil when embedded: the owner keeps the store, its metadata and the dispatch.
+        var dispatch: DispatchRegistry?
     }
 
     private enum Phase: Sendable {
@@ -61,11 +71,33 @@ public final class StoreNodeServer: Sendable {
         dispatchProvisionalPeriod: Duration = .seconds(DispatchRegistry.provisionalSeconds)
     ) {
         self.dispatchProvisionalPeriod = dispatchProvisionalPeriod
+        self.embedded = nil
         self.configuration = configuration
         self.group = eventLoopGroup
         self.logger = logger
         self.heartbeatInterval = heartbeatInterval ?? .seconds(configuration.heartbeatIntervalSeconds)
         self.retainedSweepInterval = retainedSweepInterval
+    }
+
+    /// A node serving `store` and `metadata`, which the caller opened and closes: appends are dispatched by
+    /// `dispatcher`, and the node neither sweeps retained messages nor watches gateways (the owner does
+    /// what its own process needs). It registers with the name servers of the configuration, so that server
+    /// applications find it as they find a cluster's store nodes.
+    public init(
+        configuration: BrokerConfiguration,
+        embedding store: LMQStore,
+        metadata: LMQMetadataStore,
+        dispatcher: any MessageDispatching,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "broker")
+    ) {
+        self.configuration = configuration
+        self.embedded = Embedded(store: store, metadata: metadata, dispatcher: dispatcher)
+        self.group = eventLoopGroup
+        self.logger = logger
+        self.heartbeatInterval = .seconds(configuration.heartbeatIntervalSeconds)
+        self.retainedSweepInterval = .seconds(60)
+        self.dispatchProvisionalPeriod = .seconds(DispatchRegistry.provisionalSeconds)
     }
 
     /// The address registered with the name servers, once started.
@@ -93,38 +125,46 @@ public final class StoreNodeServer: Sendable {
         }
         let store: LMQStore
         let metadata: LMQMetadataStore
-        do {
-            store = try LMQStore(configuration: configuration.store, logger: logger)
-        } catch {
-            phase.withLockedValue { $0 = .stopped }
-            throw error
-        }
-        do {
-            metadata = try await LMQMetadataStore.open(storePathRootDir: configuration.store.storePathRootDir)
-        } catch {
-            try? store.close()
-            phase.withLockedValue { $0 = .stopped }
-            throw error
+        let dispatcher: any MessageDispatching
+        var registry: DispatchRegistry?
+        if let embedded {
+            (store, metadata, dispatcher) = (embedded.store, embedded.metadata, embedded.dispatcher)
+        } else {
+            do {
+                store = try LMQStore(configuration: configuration.store, logger: logger)
+            } catch {
+                phase.withLockedValue { $0 = .stopped }
+                throw error
+            }
+            do {
+                metadata = try await LMQMetadataStore.open(storePathRootDir: configuration.store.storePathRootDir)
+            } catch {
+                try? store.close()
+                phase.withLockedValue { $0 = .stopped }
+                throw error
+            }
+            // Offline persistent sessions keep receiving through their wildcard filters, whichever gateways live.
+            let dispatch = DispatchRegistry(metadata: metadata)
+            do {
+                let kept = try await metadata.dispatchRegistrations().map { DispatchRegistration(filter: $0.topicFilter, clientIdentifier: $0.clientIdentifier) }
+                dispatch.load(try await metadata.allSessions(), kept: kept)
+            } catch {
+                try? store.close()
+                try? await metadata.close()
+                phase.withLockedValue { $0 = .stopped }
+                throw error
+            }
+            registry = dispatch
+            dispatcher = dispatch
         }
         let watches = StoreNodeWatchRegistry()
         let remoting = RemotingServer(
             configuration: .init(host: configuration.listenAddress, port: configuration.listenPort),
             eventLoopGroup: group, logger: logger
         )
-        // Offline persistent sessions keep receiving through their wildcard filters, whichever gateways live.
-        let dispatch = DispatchRegistry(metadata: metadata)
-        do {
-            let kept = try await metadata.dispatchRegistrations().map { DispatchRegistration(filter: $0.topicFilter, clientIdentifier: $0.clientIdentifier) }
-            dispatch.load(try await metadata.allSessions(), kept: kept)
-        } catch {
-            try? store.close()
-            try? await metadata.close()
-            phase.withLockedValue { $0 = .stopped }
-            throw error
-        }
         let ownership = SessionOwnership()
         StoreNodeRequestHandlers(
-            store: store, metadata: metadata, watches: watches, dispatch: dispatch, ownership: ownership,
+            store: store, metadata: metadata, watches: watches, dispatch: dispatcher, ownership: ownership,
             sharedGroups: SharedGroupRegistry(store: store, metadata: metadata)
         ).register(on: remoting)
         let listenerID = store.addArrivalListener { queueOffsets in watches.arrived(queueOffsets) }
@@ -133,8 +173,10 @@ public final class StoreNodeServer: Sendable {
             port = try await remoting.start()
         } catch {
             store.removeArrivalListener(listenerID)
-            try? store.close()
-            try? await metadata.close()
+            if embedded == nil {
+                try? store.close()
+                try? await metadata.close()
+            }
             phase.withLockedValue { $0 = .stopped }
             throw error
         }
@@ -152,15 +194,15 @@ public final class StoreNodeServer: Sendable {
             nameServerClient = client
             heartbeat = Task { await heartbeater.run() }
             // The wills of a dead gateway's clients are the cluster's to publish (GatewayLivenessMonitor).
-            gatewayMonitor = GatewayLivenessMonitor(
-                nameServers: heartbeater.nameServers, store: store, metadata: metadata, dispatch: dispatch, ownership: ownership,
+            if let registry { gatewayMonitor = GatewayLivenessMonitor(
+                nameServers: heartbeater.nameServers, store: store, metadata: metadata, dispatch: registry, ownership: ownership,
                 ownAddress: address,
                 checkInterval: .seconds(configuration.gatewayCheckIntervalSeconds),
                 settings: .init(minimumMissingDuration: .seconds(configuration.gatewayMissingSeconds)), logger: logger
-            )
+            ) }
             gatewayMonitor?.start()
         }
-        let upkeep = Task { [retainedSweepInterval, dispatchProvisionalPeriod, logger] in
+        let upkeep = registry.map { dispatch in Task { [retainedSweepInterval, dispatchProvisionalPeriod, logger] in
             // Retention and checkpoints run in the store's own flusher; expired retained messages are
             // the one sweep left to the node. Registrations kept from before the start that no gateway
             // registered again are dropped once the gateways had the time to.
@@ -187,12 +229,12 @@ public final class StoreNodeServer: Sendable {
                     logger.warning("sweeping expired retained messages failed", metadata: ["error": "\(error)"])
                 }
             }
-        }
+        } }
         phase.withLockedValue { phase in
             phase = .running(Running(
                 store: store, metadata: metadata, remoting: remoting, listenerID: listenerID, port: port,
                 heartbeat: heartbeat, upkeep: upkeep, nameServerClient: nameServerClient,
-                gatewayMonitor: gatewayMonitor, dispatch: dispatch
+                gatewayMonitor: gatewayMonitor, dispatch: registry
             ))
         }
         logger.info("store node listening", metadata: [
@@ -221,11 +263,15 @@ public final class StoreNodeServer: Sendable {
             await heartbeat.value
         }
         await running.nameServerClient?.shutdown()
-        running.upkeep.cancel()
+        running.upkeep?.cancel()
         await running.remoting.shutdown()
         running.store.removeArrivalListener(running.listenerID)
+        guard let dispatch = running.dispatch else {
+            logger.info("store listener stopped")
+            return
+        }
         // The last registrations reach the metadata file before it closes.
-        await running.dispatch.finishWrites()
+        await dispatch.finishWrites()
         do {
             try running.store.close()
         } catch {

@@ -145,6 +145,28 @@ struct ServerConnectionPublishTests {
         ])
     }
 
+    @Test("a refusal's Reason String goes out unless the client asked for no problem information or it would not fit [MQTT-3.1.2-29] [MQTT-3.4.2-2]")
+    func refusalReasonString() {
+        let reason = "the message could not be stored; retry later"
+        var (machine, _) = H.connected(.init(), H.connect(.v5))
+        _ = machine.packetReceived(.publish(H.publish(qos: .atLeastOnce, id: 1)), nowMillis: H.t0)
+        #expect(machine.publishRefused(packetIdentifier: 1, reasonCode: .unspecifiedError, reasonString: reason) == [
+            .send(.pubAck(PubAckPacket(packetIdentifier: 1, reasonCode: .unspecifiedError, properties: [.reasonString(reason)]))),
+        ])
+        // Request Problem Information 0: the code alone.
+        var (quiet, _) = H.connected(.init(), H.connect(.v5, properties: [.requestProblemInformation(0)]))
+        _ = quiet.packetReceived(.publish(H.publish(qos: .exactlyOnce, id: 2)), nowMillis: H.t0)
+        #expect(quiet.publishRefused(packetIdentifier: 2, reasonCode: .unspecifiedError, reasonString: reason) == [
+            .send(.pubRec(PubAckPacket(packetIdentifier: 2, reasonCode: .unspecifiedError))),
+        ])
+        // A Maximum Packet Size the reason would exceed: the code alone.
+        var (small, _) = H.connected(.init(), H.connect(.v5, properties: [.maximumPacketSize(32)]))
+        _ = small.packetReceived(.publish(H.publish(qos: .atLeastOnce, id: 3)), nowMillis: H.t0)
+        #expect(small.publishRefused(packetIdentifier: 3, reasonCode: .unspecifiedError, reasonString: reason) == [
+            .send(.pubAck(PubAckPacket(packetIdentifier: 3, reasonCode: .unspecifiedError))),
+        ])
+    }
+
     @Test("3.1.1: a refused message closes the connection, which publishes the will (3.1.1 [MQTT-3.3.5-2])")
     func refusedV311() {
         var (machine, _) = H.connected(.init(), H.connect(.v3_1_1, will: H.will()))

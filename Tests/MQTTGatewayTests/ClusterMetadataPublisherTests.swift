@@ -208,6 +208,8 @@ struct ClusterConfigurationTests {
         #expect(configuration.autoCreateFirstTopic)
         #expect(configuration.nameServerListenPort == 9876)
         #expect(configuration.localNameServerAddress(port: 9876) == "127.0.0.1:9876")
+        #expect(configuration.storeListenAddress == "127.0.0.1")
+        #expect(configuration.storeListenPort == 10911)
     }
 
     @Test("every key is read")
@@ -217,18 +219,23 @@ struct ClusterConfigurationTests {
             autoCreateFirstTopic=false
             namesrvListenAddress=127.0.0.1
             namesrvListenPort=0
+            storeListenAddress=0.0.0.0
+            storeListenPort=0
             """)
         #expect(configuration.nameServerAddresses == ["10.0.0.1:9876", "10.0.0.2:9876"])
         #expect(!configuration.isStandalone)
         #expect(!configuration.autoCreateFirstTopic)
         #expect(configuration.nameServerListenPort == 0)
         #expect(configuration.localNameServerAddress(port: 4000) == "127.0.0.1:4000")
+        #expect(configuration.storeListenAddress == "0.0.0.0")
+        #expect(configuration.storeListenPort == 0)
+        #expect(try ClusterConfiguration.parse("storeListenPort=-1").storeListenPort == nil)
     }
 
     @Test("bad values name their key", arguments: [
         ("namesrvListenPort=70000", "namesrvListenPort"), ("namesrvListenPort=x", "namesrvListenPort"),
         ("autoCreateFirstTopic=yes", "autoCreateFirstTopic"), ("NAMESRV_ADDR=10.0.0.1", "NAMESRV_ADDR"),
-        ("NAMESRV_ADDR=10.0.0.1:0", "NAMESRV_ADDR"),
+        ("NAMESRV_ADDR=10.0.0.1:0", "NAMESRV_ADDR"), ("storeListenPort=-2", "storeListenPort"), ("storeListenPort=65536", "storeListenPort"),
     ])
     func badValues(text: String, key: String) {
         #expect {

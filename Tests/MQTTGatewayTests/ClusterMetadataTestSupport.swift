@@ -26,7 +26,9 @@ struct StandaloneTestNode {
             store: LMQStore.Configuration(storePathRootDir: directory.path, mappedFileSizeCommitLog: 16 * 1024 * 1024, indexFileSizeBytes: 1024 * 1024),
             auth: try AuthConfiguration(allowAnonymous: true)
         )
-        let cluster = ClusterConfiguration(autoCreateFirstTopic: autoCreateFirstTopic, nameServerListenAddress: "127.0.0.1", nameServerListenPort: 0)
+        let cluster = ClusterConfiguration(
+            autoCreateFirstTopic: autoCreateFirstTopic, nameServerListenAddress: "127.0.0.1", nameServerListenPort: 0, storeListenPort: 0
+        )
         var logger = Logger(label: "mqtt.node.test")
         logger.logLevel = .warning
         let node = try await MQTTNode.start(

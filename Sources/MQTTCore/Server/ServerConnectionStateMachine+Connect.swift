@@ -26,7 +26,8 @@ extension ServerConnectionStateMachine {
             will: connect.will,
             clientReceiveMaximum: Int(UInt16.max),
             clientMaximumPacketSizeBytes: clientMaximumPacketSize,
-            clientTopicAliasMaximum: 0
+            clientTopicAliasMaximum: 0,
+            requestProblemInformation: properties.requestProblemInformation != 0
         )
         phase = .authenticating(Handshake(parameters: parameters, connectDeadlineMillis: connectDeadlineMillis))
 

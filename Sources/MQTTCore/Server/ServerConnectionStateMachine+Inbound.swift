@@ -61,7 +61,7 @@ extension ServerConnectionStateMachine {
 
         enum Outcome: Sendable {
             case stored
-            case refused(MQTTReasonCode)
+            case refused(MQTTReasonCode, reasonString: String?)
         }
     }
 
@@ -195,9 +195,9 @@ extension ServerConnectionStateMachine {
     /// The store refused an inbound QoS 1/2 message: v5 clients get `reasonCode` (a PUBACK/PUBREC failure
     /// code such as 0x87 Not authorized or 0x97 Quota exceeded) in the PUBACK or PUBREC; 3.1/3.1.1 clients
     /// cannot be told and are disconnected (3.1.1 [MQTT-3.3.5-2]).
-    public mutating func publishRefused(packetIdentifier: UInt16, reasonCode: MQTTReasonCode) -> [Action] {
+    public mutating func publishRefused(packetIdentifier: UInt16, reasonCode: MQTTReasonCode, reasonString: String? = nil) -> [Action] {
         let code = reasonCode.isFailure && reasonCode.isValid(in: .pubAck) ? reasonCode : .unspecifiedError
-        return inboundPublishAnswered(packetIdentifier, .refused(code))
+        return inboundPublishAnswered(packetIdentifier, .refused(code, reasonString: reasonString))
     }
 
     private mutating func inboundPublishAnswered(_ identifier: UInt16, _ outcome: InboundPublish.Outcome) -> [Action] {
@@ -228,7 +228,7 @@ extension ServerConnectionStateMachine {
             case (.exactlyOnce, .stored):
                 connected.awaitingPubRel.insert(identifier)
                 actions.append(.send(.pubRec(PubAckPacket(packetIdentifier: identifier))))  // [MQTT-4.3.3-8]
-            case (.atLeastOnce, .refused(let code)), (.exactlyOnce, .refused(let code)):
+            case (.atLeastOnce, .refused(let code, let reasonString)), (.exactlyOnce, .refused(let code, let reasonString)):
                 guard hasReasonCodes else {
                     return Termination(
                         reason: CloseReason(kind: .serverError, reasonCode: code, detail: "the store refused the message with packet identifier \(identifier)", specRule: "MQTT-3.3.5-2 (3.1.1)"),
@@ -236,7 +236,14 @@ extension ServerConnectionStateMachine {
                     )
                 }
                 // A refusing PUBREC ends the QoS 2 flow: the identifier is free again ([MQTT-4.3.3-9]).
-                let ack = PubAckPacket(packetIdentifier: identifier, reasonCode: code)
+                var ack = PubAckPacket(packetIdentifier: identifier, reasonCode: code)
+                // Only when the client asked for problem information ([MQTT-3.1.2-29]) and the packet still
+                // fits its Maximum Packet Size ([MQTT-3.4.2-2], [MQTT-3.5.2-2]).
+                if let reasonString, connected.parameters.requestProblemInformation {
+                    var withReason = ack
+                    withReason.properties = [.reasonString(reasonString)]
+                    if fits(pending.qos == .atLeastOnce ? .pubAck(withReason) : .pubRec(withReason), connected.parameters) { ack = withReason }
+                }
                 actions.append(.send(pending.qos == .atLeastOnce ? .pubAck(ack) : .pubRec(ack)))
             case (.atMostOnce, _):
                 preconditionFailure("QoS 0 PUBLISHes are never pending")

@@ -446,6 +446,9 @@ extension ServerConnectionStateMachine {
         var clientReceiveMaximum: Int
         var clientMaximumPacketSizeBytes: Int?
         var clientTopicAliasMaximum: UInt16
+        /// The client's Request Problem Information (v5, §3.1.2.11.7): with 0 it gets no Reason String
+        /// on a PUBACK or PUBREC ([MQTT-3.1.2-29]).
+        var requestProblemInformation: Bool = true
     }
 
     struct Handshake: Sendable {

@@ -3,11 +3,11 @@ import MQTTCore
 import NIOConcurrencyHelpers
 import NameServer
 import Remoting
-import StoreNode
 
-/// Which store node holds each first topic, in a cluster with several store nodes (docs/cluster.md).
+/// Which store node holds each first topic, in a cluster with several store nodes (docs/cluster.md), as
+/// gateways and server applications (`LMQClient`) see it.
 ///
-/// - The *primary* store node (the gateway's first, `storeNodeAddress` or the first registered) holds the
+/// - The *primary* store node (a gateway's first, `storeNodeAddress` or the first registered) holds the
 ///   sessions, offsets, retained messages and peer-to-peer queues, first topics without a route, and the
 ///   queues of filters whose first level is a wildcard (`+/x`, `#`): such a filter spans store nodes.
 /// - A first topic whose route (`mqadmin updateTopic -b`) names a store node is stored there: its topic
@@ -16,10 +16,10 @@ import StoreNode
 /// Routes are learnt from the name servers before a first topic is used (the PUBLISH or SUBSCRIBE waits),
 /// and learnt again every ``refreshSeconds``. A queue's first level is read from its LMQ name (`%LMQ%a%...`);
 /// a first topic containing `%` is read wrongly (it is stored on the primary).
-final class StoreNodeRoutes: Sendable {
-    static let refreshSeconds = 30
+public final class StoreNodeRoutes: Sendable {
+    public static let refreshSeconds = 30
 
-    let primary: StoreNodeClient
+    public let primary: StoreNodeClient
     private let nameServers: [any NameServerClient]
     private let makeClient: @Sendable (RemotingAddress) -> StoreNodeClient
     private let logger: Logger
@@ -35,7 +35,7 @@ final class StoreNodeRoutes: Sendable {
 
     private let state: NIOLockedValueBox<State>
 
-    init(
+    public init(
         primary: StoreNodeClient, nameServers: [any NameServerClient], logger: Logger,
         makeClient: @escaping @Sendable (RemotingAddress) -> StoreNodeClient
     ) {
@@ -47,12 +47,12 @@ final class StoreNodeRoutes: Sendable {
     }
 
     /// The first level of a topic name.
-    static func firstLevel(ofTopic topic: String) -> String {
+    public static func firstLevel(ofTopic topic: String) -> String {
         String(topic.prefix { $0 != "/" })
     }
 
     /// The first level of an LMQ name (`%LMQ%a%b%` → `a`; a peer-to-peer queue's is empty).
-    static func firstLevel(ofQueue queue: String) -> String {
+    public static func firstLevel(ofQueue queue: String) -> String {
         String(queue.dropFirst(LMQNaming.prefix.count).prefix { $0 != "%" })
     }
 
@@ -62,17 +62,17 @@ final class StoreNodeRoutes: Sendable {
     }
 
     /// The node of `firstTopic`; nil while its route is not known.
-    func node(forFirstTopic firstTopic: String) -> StoreNodeClient? {
+    public func node(forFirstTopic firstTopic: String) -> StoreNodeClient? {
         if Self.isPrimaryLevel(firstTopic) || nameServers.isEmpty { return primary }
         return state.withLockedValue { state in state.routes[firstTopic].flatMap { state.nodes[$0] } }
     }
 
-    func node(forQueue queue: String) -> StoreNodeClient? {
+    public func node(forQueue queue: String) -> StoreNodeClient? {
         node(forFirstTopic: Self.firstLevel(ofQueue: queue))
     }
 
     /// Runs `setUp` on the client of every store node, now and as nodes are added.
-    func onEveryNode(_ setUp: @escaping @Sendable (StoreNodeClient) -> Void) {
+    public func onEveryNode(_ setUp: @escaping @Sendable (StoreNodeClient) -> Void) {
         let nodes = state.withLockedValue { state in
             state.setUps.append(setUp)
             return Array(state.nodes.values)
@@ -81,13 +81,13 @@ final class StoreNodeRoutes: Sendable {
     }
 
     /// Whether this gateway talks to store nodes other than the primary (checked per PUBLISH: no copy).
-    var hasOtherNodes: Bool { state.withLockedValue { $0.nodes.count > 1 } }
+    public var hasOtherNodes: Bool { state.withLockedValue { $0.nodes.count > 1 } }
 
     /// Every store node this gateway talks to.
-    var allNodes: [StoreNodeClient] { state.withLockedValue { Array($0.nodes.values) } }
+    public var allNodes: [StoreNodeClient] { state.withLockedValue { Array($0.nodes.values) } }
 
     /// Those of `firstTopics` whose route is not known yet.
-    func unknown(_ firstTopics: [String]) -> [String] {
+    public func unknown(_ firstTopics: [String]) -> [String] {
         guard !nameServers.isEmpty else { return [] }
         return state.withLockedValue { state in
             firstTopics.filter { !Self.isPrimaryLevel($0) && state.routes[$0] == nil }
@@ -95,7 +95,7 @@ final class StoreNodeRoutes: Sendable {
     }
 
     /// Learns the routes of `firstTopics` from the name servers (the first that answers).
-    func learn(_ firstTopics: [String]) async throws {
+    public func learn(_ firstTopics: [String]) async throws {
         for firstTopic in Set(firstTopics) where !Self.isPrimaryLevel(firstTopic) {
             let address = try await lookUp(firstTopic)
             state.withLockedValue { state in
@@ -114,7 +114,7 @@ final class StoreNodeRoutes: Sendable {
 
     /// Learns every known route again (an operator may have moved a first topic) — unless the cluster has
     /// one store node, where every route leads to it: then this costs one request, not one per first topic.
-    func refresh() async {
+    public func refresh() async {
         var storeNodes = 0
         for nameServer in nameServers {
             guard let nodes = try? await nameServer.listNodes(kind: .store) else { continue }
@@ -147,7 +147,7 @@ final class StoreNodeRoutes: Sendable {
     }
 
     /// Closes the clients of the store nodes other than the primary (whose owner closes it).
-    func closeOthers() async {
+    public func closeOthers() async {
         let others = state.withLockedValue { state in state.nodes.values.filter { $0 !== primary } }
         for node in others { try? await node.close() }
     }
