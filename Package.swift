@@ -193,6 +193,9 @@ let package = Package(
                 "NameServer",
                 "Remoting",
                 "MQTTAuth",
+                "LMQClient",
+                "MQTTCore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -244,6 +247,8 @@ let package = Package(
             name: "MQTTBench",
             dependencies: [
                 "MQTTCore",
+                "LMQClient",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -338,6 +343,23 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "mqtt-example/Sources/MQTTSubscriberExample"
+        ),
+        .executableTarget(
+            name: "mqtt-example-server-producer",
+            dependencies: [
+                "LMQClient",
+                "MQTTCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "mqtt-example/Sources/ServerProducerExample"
+        ),
+        .executableTarget(
+            name: "mqtt-example-server-consumer",
+            dependencies: [
+                "LMQClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "mqtt-example/Sources/ServerConsumerExample"
         ),
     ]
 )

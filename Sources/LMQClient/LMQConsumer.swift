@@ -124,6 +124,8 @@ public final class LMQConsumer: Sendable {
         var outstanding: Set<Int64> = []
         /// Broadcasting: the offset of the next message to pull.
         var cursor: Int64 = 0
+        /// Clustering: acknowledged offsets not told to the store node yet (one request carries all).
+        var finished: [Int64] = []
         var isShutDown = false
     }
 
@@ -161,7 +163,8 @@ public final class LMQConsumer: Sendable {
         let connection = try await StoreConnection.open(configuration, logger: logger)
         do {
             let node = try await connection.node(forFirstTopic: String(filter.firstTopic), creating: false)
-            // Newest only: a wake-up pending is enough, and only the latest offset needs committing.
+            // Newest only: a wake-up pending is enough; acknowledgements are gathered in the state
+            // (clustering) or only the latest offset needs committing (broadcasting).
             let (wakeStream, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             let (commitStream, commits) = AsyncStream.makeStream(of: Int64.self, bufferingPolicy: .bufferingNewest(1))
             let consumer = LMQConsumer(
@@ -201,7 +204,19 @@ public final class LMQConsumer: Sendable {
                 wakeups.yield()
             }
         })
-        if options.mode == .broadcasting {
+        switch options.mode {
+        case .clustering:
+            // Acknowledgements made while a FINISH_SHARED is being sent go in the next one.
+            started.append(Task { [node, sharedKey, state] in
+                for await _ in commitStream {
+                    let offsets = state.withLockedValue { state in
+                        defer { state.finished = [] }
+                        return state.finished
+                    }
+                    if !offsets.isEmpty { node.finishShared(key: sharedKey, offsets: offsets) }
+                }
+            })
+        case .broadcasting:
             started.append(Task { [node, queue, broadcastOffsetGroup, logger] in
                 for await offset in commitStream {
                     do {
@@ -211,6 +226,8 @@ public final class LMQConsumer: Sendable {
                     }
                 }
             })
+        case .readOnly:
+            break
         }
         tasks.withLockedValue { $0 = started }
     }
@@ -257,13 +274,12 @@ public final class LMQConsumer: Sendable {
     public func acknowledge(_ message: LMQConsumedMessage) {
         let commit = state.withLockedValue { state -> Int64? in
             guard state.outstanding.remove(message.queueOffset) != nil else { return nil }
+            if options.mode == .clustering { state.finished.append(message.queueOffset) }
             return state.outstanding.min() ?? state.cursor
         }
         guard let commit else { return }
         switch options.mode {
-        case .clustering:
-            node.finishShared(key: sharedKey, offsets: [message.queueOffset])
-        case .broadcasting:
+        case .clustering, .broadcasting:
             commits.yield(commit)
         case .readOnly:
             break
@@ -286,6 +302,14 @@ public final class LMQConsumer: Sendable {
         output.finish()
         switch options.mode {
         case .clustering:
+            commits.finish()
+            for task in running { await task.value }
+            // Acknowledged to the end; then the rest goes back to the group.
+            let finished = state.withLockedValue { state in
+                defer { state.finished = [] }
+                return state.finished
+            }
+            if !finished.isEmpty { node.finishShared(key: sharedKey, offsets: finished) }
             if !outstanding.isEmpty { node.giveBackShared(key: sharedKey, offsets: outstanding) }
         case .broadcasting:
             let final = state.withLockedValue { $0.outstanding.min() ?? $0.cursor }

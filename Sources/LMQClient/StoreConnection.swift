@@ -116,7 +116,11 @@ final class StoreConnection: Sendable {
         try await node(forFirstTopic: StoreNodeRoutes.firstLevel(ofQueue: queue), creating: false)
     }
 
+    /// On every name server, as a gateway writes it. One attempt per first topic and connection: a name
+    /// server that does not answer does not stop the message (it goes to the primary), and is not asked
+    /// again for every message.
     private func createIfUnknown(_ firstTopic: String) async {
+        defer { knownFirstTopics.withLockedValue { _ = $0.insert(firstTopic) } }
         for nameServer in nameServers {
             do throws(NameServerError) {
                 do {
@@ -125,10 +129,7 @@ final class StoreConnection: Sendable {
                     _ = try await nameServer.updateTopic(firstTopic, target: .storeAddress("\(routes.primary.address)"))
                     logger.info("first topic created", metadata: ["topic": "\(firstTopic)", "store": "\(routes.primary.address)"])
                 }
-                knownFirstTopics.withLockedValue { _ = $0.insert(firstTopic) }
-                return
             } catch {
-                // A name server that does not answer does not stop the message: it goes to the primary.
                 logger.warning("cannot create first topic \(firstTopic) on a name server: \(error)")
             }
         }

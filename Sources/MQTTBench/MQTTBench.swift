@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// `mqtt-bench conn|pub|sub|pubsub`: load for an MQTT broker, in the spirit of emqtt-bench.
+/// `mqtt-bench conn|pub|sub|pubsub|lmq-pub|lmq-sub`: load for an MQTT broker, in the spirit of emqtt-bench.
 @main
 struct MQTTBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +11,7 @@ struct MQTTBench: AsyncParsableCommand {
             latency percentiles, loss, duplicates and reordering. A progress line goes to standard error \
             every second; the JSON summary goes to standard output (or --json FILE). See docs/mqtt-bench.md.
             """,
-        subcommands: [Conn.self, Pub.self, Sub.self, PubSub.self]
+        subcommands: [Conn.self, Pub.self, Sub.self, PubSub.self, LMQPub.self, LMQSub.self]
     )
 }
 

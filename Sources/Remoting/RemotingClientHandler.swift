@@ -63,6 +63,13 @@ final class RemotingClientHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Writes whose flush was put off to the end of the loop tick go out before the connection closes:
+    /// a oneway request sent just before `shutdown()` (a consumer's last acknowledgement) is not lost.
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        context.flush()
+        context.close(mode: mode, promise: promise)
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = Self.unwrapOutboundIn(data)
         var command = request.command

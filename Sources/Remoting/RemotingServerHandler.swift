@@ -24,6 +24,10 @@ final class RemotingServerHandler: ChannelDuplexHandler {
     /// A read the channel asked for and this handler held back.
     private var readHeldBack = false
     private var context: ChannelHandlerContext?
+    /// The peer's address and a logger naming it, read once per connection (each read is a system call).
+    private var peer: (address: SocketAddress?, logger: Logger)?
+    /// Responses written since the last flush: one flush at the end of the loop tick covers them all.
+    private var flushScheduled = false
 
     init(dispatcher: RemotingServer.Dispatcher, limits: RemotingLimits, maxInFlight: Int, logger: Logger) {
         self.dispatcher = dispatcher
@@ -90,10 +94,15 @@ final class RemotingServerHandler: ChannelDuplexHandler {
             return
         }
         inFlight += 1
-        var requestLogger = logger
-        requestLogger[metadataKey: "remoting.peer"] = "\(context.remoteAddress.map { "\($0)" } ?? "unknown")"
+        let peer = self.peer ?? {
+            let address = context.remoteAddress
+            var peerLogger = logger
+            peerLogger[metadataKey: "remoting.peer"] = "\(address.map { "\($0)" } ?? "unknown")"
+            self.peer = (address, peerLogger)
+            return (address, peerLogger)
+        }()
         let requestContext = RemotingRequestContext(
-            remoteAddress: context.remoteAddress, logger: requestLogger, connection: RemotingServerConnection(channel: context.channel)
+            remoteAddress: peer.address, logger: peer.logger, connection: RemotingServerConnection(channel: context.channel)
         )
         let handlerBox = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
@@ -166,6 +175,13 @@ final class RemotingServerHandler: ChannelDuplexHandler {
             logger.warning("response cannot be sent", metadata: ["remoting.code": "\(request.code)", "remoting.reason": "\(error)"])
             response = .response(to: request, code: .systemError, remark: "response cannot be sent: \(error)")
         }
-        context.writeAndFlush(Self.wrapOutboundOut(response), promise: nil)
+        context.write(Self.wrapOutboundOut(response), promise: nil)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            handler.value.flushScheduled = false
+            handler.value.context?.flush()
+        }
     }
 }

@@ -31,6 +31,10 @@ public final class SharedGroupRegistry: Sendable {
     private struct State {
         var groups: [String: Group] = [:]
         var watchedConnections: Set<ObjectIdentifier> = []
+        /// Low-water marks not written to the metadata yet, by group key; the highest wins.
+        var uncommitted: [String: (queue: String, offset: Int64)] = [:]
+        /// Whether a task is writing `uncommitted`.
+        var committing = false
     }
 
     private let store: LMQStore
@@ -134,10 +138,31 @@ public final class SharedGroupRegistry: Sendable {
         for (taker, key) in tell { push(taker, key) }
     }
 
+    /// Records `offset` as the low-water mark of group `key`, written to the metadata by one task at a
+    /// time: the marks that pile up while it writes are written together (the latest per group), never
+    /// out of order, so the committed mark never goes down. A mark lost to a crash only means more
+    /// redelivery after the restart.
     private func commit(key: String, queue: String, offset: Int64) {
+        let start = state.withLockedValue { state -> Bool in
+            if let pending = state.uncommitted[key], pending.offset >= offset { return false }
+            state.uncommitted[key] = (queue, offset)
+            defer { state.committing = true }
+            return !state.committing
+        }
+        guard start else { return }
         let metadata = self.metadata
-        // Fire and forget: a lost or reordered commit only means more redelivery after a restart, since
-        // the low-water mark never goes down.
-        Task { try? await metadata.commitOffset(group: Self.offsetGroup(key), lmq: queue, offset: offset) }
+        Task { [state] in
+            while true {
+                let batch = state.withLockedValue { state -> [String: (queue: String, offset: Int64)] in
+                    defer { state.uncommitted = [:] }
+                    if state.uncommitted.isEmpty { state.committing = false }
+                    return state.uncommitted
+                }
+                if batch.isEmpty { return }
+                for (key, mark) in batch {
+                    try? await metadata.commitOffset(group: Self.offsetGroup(key), lmq: mark.queue, offset: mark.offset)
+                }
+            }
+        }
     }
 }

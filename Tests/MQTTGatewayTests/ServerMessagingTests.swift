@@ -115,6 +115,51 @@ struct ServerMessagingTests {
         }
     }
 
+    @Test(
+        "a member killed with SIGKILL mid-stream: the other member of its group gets what it had not acknowledged",
+        .enabled(if: NodeProcess.productPath("mqtt-example-server-consumer") != nil, "a built mqtt-example-server-consumer is needed")
+    )
+    func killedMemberRedelivered() async throws {
+        try await withNode { node in
+            let nameServer = try await node.nameServerAddress()
+            let configuration = Self.configuration(nameServer)
+            // Member A, a process of its own: slow (200 ms per message), holding up to 8 unacknowledged.
+            let base = node.directory + "/member-a"
+            let memberA = try SpawnedProcess(
+                executable: try #require(NodeProcess.productPath("mqtt-example-server-consumer")),
+                arguments: ["--namesrv", nameServer, "-g", "workers", "-t", "jobs/#", "--process-milliseconds", "200", "--max-outstanding", "8"],
+                environment: NodeProcess.childEnvironment(), standardOutputPath: base + ".out", standardErrorPath: base + ".err"
+            )
+            try await waitUntil("member A consuming: \(memberA.standardError)") { memberA.standardError.contains("consuming ") }
+            let producer = try await LMQProducer.start(configuration)
+            let count = 40
+            for sequence in 0..<count { try await producer.send(topic: "jobs/\(sequence % 2)", payload: "\(sequence)") }
+            // A takes its first batch and works through it slowly.
+            try await waitUntil("member A processed two messages") { memberA.standardOutput.split(separator: "\n").count >= 2 }
+            // Member B, fast, takes the rest of the group's messages.
+            let memberB = try await LMQConsumer.start(configuration, group: "workers", subscription: .filter("jobs/#"))
+            let collectorB = ConsumedCollector(memberB)
+            // A holds at most 8 besides those it processed: B takes the rest.
+            try await waitUntil("member B took the messages A does not hold (B has \(collectorB.count))") {
+                collectorB.count >= count - 8 - memberA.standardOutput.split(separator: "\n").count
+            }
+            memberA.signal(SIGKILL)
+            _ = await memberA.waitForExit(timeout: .seconds(10))
+            // What A printed, it acknowledged (or was about to); everything else reaches B, once.
+            let printedByA = Set(memberA.standardOutput.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
+            let expectedByB = Set((0..<count).map(String.init)).subtracting(printedByA)
+            #expect(printedByA.count < count / 2, "A was killed mid-stream: \(printedByA.count) printed")
+            try await waitUntil("member B got every message A did not print (has \(collectorB.count))", timeout: .seconds(20)) {
+                Set(collectorB.payloads).isSuperset(of: expectedByB)
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(collectorB.payloads.count == Set(collectorB.payloads).count, "B got a message twice: \(collectorB.payloads)")
+            #expect(Set(collectorB.payloads).union(printedByA) == Set((0..<count).map(String.init)))
+            await memberB.shutdown()
+            await producer.shutdown()
+        }
+    }
+
     @Test("a group's offsets survive its members' restart: nothing acknowledged again, nothing published meanwhile skipped")
     func offsetsSurviveConsumerRestart() async throws {
         try await withNode { node in
