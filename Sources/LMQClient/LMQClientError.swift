@@ -3,8 +3,9 @@
 public enum LMQClientError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A name server address is not `host:port`.
     case invalidAddress(String)
-    /// No store node registered with the name servers within the wait.
-    case noStoreNode(nameServers: [String], waitedSeconds: Int)
+    /// No store node registered with the name servers within the wait; `nameServerError`: why none of
+    /// them answered, if none did.
+    case noStoreNode(nameServers: [String], waitedSeconds: Int, nameServerError: String?)
     /// The topic name is not a valid MQTT topic name (empty, a wildcard, a NUL, too long).
     case invalidTopic(String, reason: String)
     /// The topic filter of a subscription is not a valid MQTT topic filter (or is a shared one).
@@ -19,7 +20,9 @@ public enum LMQClientError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidAddress(let address): "'\(address)' is not host:port"
-        case .noStoreNode(let nameServers, let seconds):
+        case .noStoreNode(let nameServers, let seconds, let nameServerError?):
+            "no name server of \(nameServers.joined(separator: ";")) answered within \(seconds) s: \(nameServerError)"
+        case .noStoreNode(let nameServers, let seconds, nil):
             "no store node registered with the name servers \(nameServers.joined(separator: ";")) within \(seconds) s: "
                 + "start a node (bin/mqtt.sh start, or bin/mqbroker start in a cluster)"
         case .invalidTopic(let topic, let reason): "invalid topic name '\(topic)': \(reason)"

@@ -80,19 +80,13 @@ final class StoreConnection: Sendable {
             guard let address = RemotingAddress(parsing: configured) else { throw LMQClientError.invalidAddress(configured) }
             return address
         }
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(configuration.storeNodeWaitSeconds))
-        while true {
-            for nameServer in nameServers {
-                guard let nodes = try? await nameServer.listNodes(kind: .store) else { continue }
-                if let first = nodes.map(\.node.address).sorted().first, let address = RemotingAddress(parsing: first) {
-                    return address
-                }
-            }
-            guard clock.now < deadline else {
-                throw LMQClientError.noStoreNode(nameServers: configuration.nameServerAddresses, waitedSeconds: configuration.storeNodeWaitSeconds)
-            }
-            try await Task.sleep(for: .milliseconds(250))
+        do {
+            return try await StoreNodeLookup.firstRegistered(nameServers: nameServers, waitSeconds: configuration.storeNodeWaitSeconds)
+        } catch let notFound as StoreNodeLookup.NotFound {
+            throw LMQClientError.noStoreNode(
+                nameServers: configuration.nameServerAddresses, waitedSeconds: configuration.storeNodeWaitSeconds,
+                nameServerError: notFound.lastError.map { "\($0)" }
+            )
         }
     }
 

@@ -29,24 +29,12 @@ enum StoreNodeDiscovery {
             return address
         }
         let nameServers = try cluster.nameServerClients()
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(cluster.storeNodeWaitSeconds))
-        var lastReport = clock.now
-        while true {
-            for nameServer in nameServers {
-                guard let nodes = try? await nameServer.listNodes(kind: .store) else { continue }
-                if let first = nodes.map(\.node.address).sorted().first, let address = RemotingAddress(parsing: first) {
-                    return address
-                }
-            }
-            guard clock.now < deadline else {
-                throw NoStoreNode(nameServers: cluster.nameServerAddresses, waitedSeconds: cluster.storeNodeWaitSeconds)
-            }
-            if clock.now - lastReport >= .seconds(5) {
+        do {
+            return try await StoreNodeLookup.firstRegistered(nameServers: nameServers, waitSeconds: cluster.storeNodeWaitSeconds) {
                 logger.info("waiting for a store node to register with the name servers")
-                lastReport = clock.now
             }
-            try await Task.sleep(for: .milliseconds(250))
+        } catch is StoreNodeLookup.NotFound {
+            throw NoStoreNode(nameServers: cluster.nameServerAddresses, waitedSeconds: cluster.storeNodeWaitSeconds)
         }
     }
 }

@@ -257,3 +257,25 @@ final class ConsumedCollector: Sendable {
         return payloads
     }
 }
+
+@Suite("LMQConsumer subscriptions")
+struct LMQConsumerSubscriptionTests {
+    @Test("a first topic is its # filter; wildcards, levels and shared filters are refused where they do not belong")
+    func topicFilters() throws {
+        #expect(try LMQConsumer.Subscription.firstTopic("sensors").topicFilter().string == "sensors/#")
+        #expect(try LMQConsumer.Subscription.filter("a/+/c").topicFilter().lmqName == "%LMQ%a%+%c%")
+        for bad in [LMQConsumer.Subscription.firstTopic("a/b"), .firstTopic("+"), .firstTopic(""), .filter("a/#/b"), .filter("$share/g/a/#")] {
+            #expect(throws: LMQClientError.self) { try bad.topicFilter() }
+        }
+    }
+
+    @Test("a group name with % or / is refused before anything is connected")
+    func groupNames() async {
+        let configuration = LMQClientConfiguration(nameServerAddresses: ["127.0.0.1:1"], storeNodeWaitSeconds: 0)
+        for group in ["", "a%b", "a/b"] {
+            await #expect(throws: LMQClientError.invalidGroup(group)) {
+                _ = try await LMQConsumer.start(configuration, group: group, subscription: .firstTopic("a"))
+            }
+        }
+    }
+}
