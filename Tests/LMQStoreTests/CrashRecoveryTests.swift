@@ -60,7 +60,10 @@ struct CrashRecoveryTests {
         while !collected.text.contains("ready\n") && Date() < deadline { usleep(5_000) }
         usleep(UInt32(killAfterMillis * 1000))
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        // Polled and bounded, not `waitUntilExit()`, which can wait for good: this test holds a thread of
+        // the small cooperative pool meanwhile.
+        let exitDeadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < exitDeadline { usleep(2_000) }
         collected.waitUntilFinished()
         let text = collected.text
         var acknowledged: [Int: [String: Int64]] = [:]

@@ -28,10 +28,10 @@ final class MosquittoBroker: Sendable {
         let broker = try await start(allowAnonymous: allowAnonymous)
         do {
             let result = try await body(broker)
-            broker.stop()
+            await broker.stop()
             return result
         } catch {
-            broker.stop()
+            await broker.stop()
             throw error
         }
     }
@@ -60,14 +60,14 @@ final class MosquittoBroker: Sendable {
                 return broker
             } catch {
                 lastError = TestFailure("mosquitto on port \(port) did not start: \(error)\n\(broker.log)")
-                broker.stop()
+                await broker.stop()
             }
         }
         throw lastError
     }
 
-    func stop() {
-        process.terminate()
+    func stop() async {
+        await process.terminate()
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -169,7 +169,7 @@ final class ExternalProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
             guard ContinuousClock.now < deadline else {
-                terminate()
+                await terminate()
                 throw TestFailure("\(process.executableURL?.lastPathComponent ?? "process") still running after \(timeout); output:\n\(outputText)")
             }
             try await Task.sleep(for: .milliseconds(10))
@@ -182,18 +182,22 @@ final class ExternalProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    /// Kills the process and waits for it. SIGKILL, because a child spawned from a runtime thread may
-    /// inherit a signal mask that blocks SIGTERM, and then `Process.terminate()` is never acted on.
-    func terminate() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+    /// Kills the process and waits for it, polling, for up to 5 s. SIGKILL, because a child spawned from a
+    /// runtime thread may inherit a signal mask that blocks SIGTERM, and then `Process.terminate()` is
+    /// never acted on. Never `waitUntilExit()`: it can wait for good, and two tests blocked in it hold
+    /// both threads of the cooperative pool on a 2-core machine, which stalls every other test.
+    func terminate() async {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
         }
         outputPipe.fileHandleForReading.readabilityHandler = nil
     }
 
     deinit {
-        terminate()
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        outputPipe.fileHandleForReading.readabilityHandler = nil
     }
 }
 
