@@ -13,8 +13,9 @@
 //   LMQStore           the commit log, light message queues, offsets, retained messages and
 //                      session records (MQTTCore, SQLite); never imports the gateway
 //
-// Later layers (the name server, the gateway) are targets of their own that depend on these
-// and never the other way round.
+// Later layers (the name server, the store node, the gateway, and LMQClient for server
+// applications over the store-node protocol) are targets of their own that depend on these and
+// never the other way round.
 import PackageDescription
 
 let package = Package(
