@@ -50,12 +50,15 @@ public final class LMQProducer: Sendable {
         let message = LMQMessage(topic: topic, payload: payload, qos: qos, retain: retain, messageId: messageId, properties: properties)
         let firstTopic = String(name.firstTopic)
         // A peer-to-peer topic goes to the recipient's queue alone, which is the primary's.
-        let isPeerToPeer = LMQNaming.p2pRecipientClientId(of: name) != nil
-        let home = try await connection.node(forFirstTopic: firstTopic, creating: !isPeerToPeer)
-        let queues = isPeerToPeer ? [LMQNaming.p2pLMQName(clientId: String(LMQNaming.p2pRecipientClientId(of: name)!))] : [name.lmqName]
-        let node = isPeerToPeer ? connection.primary : home
+        let node: StoreNodeClient
+        let queues: [String]
+        if let recipient = LMQNaming.p2pRecipientClientId(of: name) {
+            (node, queues) = (connection.primary, [LMQNaming.p2pLMQName(clientId: String(recipient))])
+        } else {
+            (node, queues) = (try await connection.node(forFirstTopic: firstTopic, creating: true), [name.lmqName])
+        }
         var result = try await node.append(message, to: queues)
-        if node !== connection.primary && !isPeerToPeer {
+        if node !== connection.primary {
             // Filters whose first level is a wildcard (`+/x`, `#`) live on the primary.
             let spanning = try await connection.primary.appendToMatchingFiltersInOrder(message).get()
             result.queueOffsets += spanning.queueOffsets

@@ -94,6 +94,11 @@ struct ServerMessagingTests {
             #expect(got.first?.properties.userProperties.first?.1 == "backend")
             #expect(try await wildcardMessages.wait(for: 1).first?.topic == "cmd/device-7")
 
+            // Peer to peer: to the recipient's own queue, which it reads without subscribing.
+            let direct = try await producer.send(topic: "cmd/p2p/device-7", payload: "direct")
+            #expect(direct.queueOffsets.map(\.queue) == [LMQNaming.p2pLMQName(clientId: "device-7")])
+            #expect(try await exactMessages.wait(for: 2).last?.payloadString == "direct")
+
             // Retained: a later subscriber gets it, flagged.
             try await producer.send(topic: "cmd/status", payload: "maintenance", qos: .atLeastOnce, retain: true)
             let late = Self.device(node.port, "late")
