@@ -49,7 +49,7 @@ final class StoreConnection: Sendable {
         }
         let primaryAddress: RemotingAddress
         do {
-            primaryAddress = try await findPrimary(configuration, nameServers: nameServers, logger: logger)
+            primaryAddress = try await findPrimary(configuration, nameServers: nameServers)
         } catch {
             await remoting.shutdown()
             throw error
@@ -74,7 +74,7 @@ final class StoreConnection: Sendable {
     }
 
     private static func findPrimary(
-        _ configuration: LMQClientConfiguration, nameServers: [any NameServerClient], logger: Logger
+        _ configuration: LMQClientConfiguration, nameServers: [any NameServerClient]
     ) async throws -> RemotingAddress {
         if let configured = configuration.storeNodeAddress {
             guard let address = RemotingAddress(parsing: configured) else { throw LMQClientError.invalidAddress(configured) }
@@ -94,20 +94,13 @@ final class StoreConnection: Sendable {
     /// ``LMQClientConfiguration/autoCreateFirstTopic``, a first topic the name servers do not know is
     /// created, routed to the primary, as a gateway creates it on a PUBLISH.
     func node(forFirstTopic firstTopic: String, creating: Bool) async throws -> StoreNodeClient {
-        if creating, configuration.autoCreateFirstTopic, !firstTopic.isEmpty, firstTopic != "+", firstTopic != "#",
-            !knownFirstTopics.withLockedValue({ $0.contains(firstTopic) })
-        {
+        if creating, configuration.autoCreateFirstTopic, !firstTopic.isEmpty, !knownFirstTopics.withLockedValue({ $0.contains(firstTopic) }) {
             await createIfUnknown(firstTopic)
         }
         if !routes.unknown([firstTopic]).isEmpty {
             try await routes.learn([firstTopic])
         }
         return routes.node(forFirstTopic: firstTopic) ?? routes.primary
-    }
-
-    /// The store node holding `queue`.
-    func node(forQueue queue: String) async throws -> StoreNodeClient {
-        try await node(forFirstTopic: StoreNodeRoutes.firstLevel(ofQueue: queue), creating: false)
     }
 
     /// On every name server, as a gateway writes it. One attempt per first topic and connection: a name

@@ -46,6 +46,7 @@ struct BenchSummary: Codable, Sendable {
         var failureReasons: [String]
     }
 
+
     struct BrokerMemory: Codable, Sendable {
         var pid: Int32
         var rssBeforeBytes: Int
@@ -112,5 +113,16 @@ enum Format {
 
     static func millis(_ value: Double) -> String {
         value >= 100 ? String(format: "%.0f", value) : value >= 10 ? String(format: "%.1f", value) : String(format: "%.3f", value)
+    }
+}
+
+extension BenchSummary.ConnectSummary {
+    /// What opening one set of clients came to: `connected` of them, with their connect latencies.
+    init(_ opened: OpenOutcome, connected: Int, latencyMicros: Histogram<UInt64>) {
+        self.init(
+            attempted: opened.attempted, connected: connected, failed: opened.failed, elapsedSeconds: opened.elapsedSeconds,
+            ratePerSecond: opened.elapsedSeconds > 0 ? Double(connected) / opened.elapsedSeconds : 0,
+            latencyMillis: PercentileSummary(micros: latencyMicros), failureReasons: opened.failureReasons
+        )
     }
 }

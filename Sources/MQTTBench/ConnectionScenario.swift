@@ -53,15 +53,7 @@ struct ConnectionScenario {
             ratePerPublisher: nil,
             durationSeconds: heldSeconds,
             warmupSeconds: 0,
-            connect: BenchSummary.ConnectSummary(
-                attempted: opened.attempted,
-                connected: connected,
-                failed: opened.failed,
-                elapsedSeconds: opened.elapsedSeconds,
-                ratePerSecond: opened.elapsedSeconds > 0 ? Double(connected) / opened.elapsedSeconds : 0,
-                latencyMillis: PercentileSummary(micros: snapshot.connectLatencyMicros),
-                failureReasons: opened.failureReasons
-            ),
+            connect: BenchSummary.ConnectSummary(opened, connected: connected, latencyMicros: snapshot.connectLatencyMicros),
             unexpectedCloses: snapshot.counters.unexpectedCloses,
             brokerMemory: BenchSummary.BrokerMemory(pid: connection.brokerPID, before: rssBefore, after: rssAfter, connections: connected)
         )

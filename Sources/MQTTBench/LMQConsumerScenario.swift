@@ -113,21 +113,7 @@ struct LMQConsumerScenario {
         let sent = await runner.map(publishers) { handler in (Int(handler.spec.publish?.publisherID ?? 0), handler.publishedCount) }
         let expected = sent.reduce(UInt64(0)) { total, entry in matchingTopics[entry.0] ? total + entry.1 : total }
         var final = stats.snapshot()
-        if traffic.drain > 0 {
-            let drainEndNanos = monotonicNanoseconds() + UInt64(traffic.drain * 1e9)
-            var lastReceived = final.counters.received
-            var lastProgressNanos = monotonicNanoseconds()
-            while monotonicNanoseconds() < drainEndNanos, final.counters.receivedUnique < expected {
-                try? await Task.sleep(nanoseconds: 50_000_000)
-                final = stats.snapshot()
-                if final.counters.received != lastReceived {
-                    lastReceived = final.counters.received
-                    lastProgressNanos = monotonicNanoseconds()
-                } else if monotonicNanoseconds() - lastProgressNanos > 500_000_000 {
-                    break
-                }
-            }
-        }
+        final = await TrafficScenario.drain(seconds: traffic.drain, expected: expected, from: final) { stats.snapshot() }
         let publisherTotals = await runner.snapshot().counters
         let rssAfter = connection.brokerPID.flatMap { ProcessResources.residentSetSizeBytes(pid: $0) }
         reporter.cancel()
@@ -159,15 +145,7 @@ struct LMQConsumerScenario {
             ratePerPublisher: traffic.rate > 0 ? traffic.rate : nil,
             durationSeconds: windowSeconds,
             warmupSeconds: traffic.warmup,
-            connect: BenchSummary.ConnectSummary(
-                attempted: publishersOpened.attempted,
-                connected: connected,
-                failed: publishersOpened.failed,
-                elapsedSeconds: publishersOpened.elapsedSeconds,
-                ratePerSecond: publishersOpened.elapsedSeconds > 0 ? Double(connected) / publishersOpened.elapsedSeconds : 0,
-                latencyMillis: PercentileSummary(micros: connectSnapshot.connectLatencyMicros),
-                failureReasons: publishersOpened.failureReasons
-            ),
+            connect: BenchSummary.ConnectSummary(publishersOpened, connected: connected, latencyMicros: connectSnapshot.connectLatencyMicros),
             published: publisherTotals.published,
             publishRatePerSecond: Double(window.published) / windowSeconds,
             acknowledged: traffic.qos == 0 ? nil : publisherTotals.acknowledged,

@@ -125,20 +125,8 @@ struct LMQProducerScenario {
         for (index, part) in stats.enumerated() { acknowledgedByTopic.append((topics[index], part.snapshot().counters.acknowledged)) }
         let expected = try TrafficScenario.expectedDeliveries(sent: acknowledgedByTopic, subscriberCount: subscribers.count, filters: filters)
         var final = await runner.snapshot()
-        if !subscribers.isEmpty, traffic.drain > 0 {
-            let drainEndNanos = monotonicNanoseconds() + UInt64(traffic.drain * 1e9)
-            var lastReceived = final.counters.received
-            var lastProgressNanos = monotonicNanoseconds()
-            while monotonicNanoseconds() < drainEndNanos, final.counters.receivedUnique < expected {
-                try? await Task.sleep(nanoseconds: 50_000_000)
-                final = await runner.snapshot()
-                if final.counters.received != lastReceived {
-                    lastReceived = final.counters.received
-                    lastProgressNanos = monotonicNanoseconds()
-                } else if monotonicNanoseconds() - lastProgressNanos > 500_000_000 {
-                    break
-                }
-            }
+        if !subscribers.isEmpty {
+            final = await TrafficScenario.drain(seconds: traffic.drain, expected: expected, from: final) { await runner.snapshot() }
         }
         final = await runner.snapshot()
         let rssAfter = connection.brokerPID.flatMap { ProcessResources.residentSetSizeBytes(pid: $0) }
@@ -166,15 +154,7 @@ struct LMQProducerScenario {
             ratePerPublisher: traffic.rate > 0 ? traffic.rate : nil,
             durationSeconds: windowSeconds,
             warmupSeconds: traffic.warmup,
-            connect: BenchSummary.ConnectSummary(
-                attempted: subscribersOpened.attempted,
-                connected: connected,
-                failed: subscribersOpened.failed,
-                elapsedSeconds: subscribersOpened.elapsedSeconds,
-                ratePerSecond: subscribersOpened.elapsedSeconds > 0 ? Double(connected) / subscribersOpened.elapsedSeconds : 0,
-                latencyMillis: PercentileSummary(micros: connectSnapshot.connectLatencyMicros),
-                failureReasons: subscribersOpened.failureReasons
-            ),
+            connect: BenchSummary.ConnectSummary(subscribersOpened, connected: connected, latencyMicros: connectSnapshot.connectLatencyMicros),
             published: sent.counters.published,
             publishRatePerSecond: Double(window.published) / windowSeconds,
             acknowledged: sent.counters.acknowledged,

@@ -96,7 +96,12 @@ struct StatsCounters: Sendable, Hashable {
 }
 
 /// The state of every loop's stats at one moment, merged.
-struct StatsSnapshot: Sendable {
+/// A snapshot with message counters: what `TrafficScenario.drain` watches.
+protocol CountedSnapshot {
+    var counters: StatsCounters { get }
+}
+
+struct StatsSnapshot: Sendable, CountedSnapshot {
     var counters: StatsCounters
     var latencyMicros: Histogram<UInt64>
     var connectLatencyMicros: Histogram<UInt64>

@@ -10,7 +10,7 @@ import NIOConcurrencyHelpers
 /// For producers, `latencyMicros` is send → durable (the call of `send` to its return); for consumers
 /// it is publish → receipt, from the payload's stamp.
 final class ServerSideStats: Sendable {
-    struct Snapshot: Sendable {
+    struct Snapshot: Sendable, CountedSnapshot {
         var counters: StatsCounters
         var sendFailures: UInt64
         var latencyMicros: Histogram<UInt64>

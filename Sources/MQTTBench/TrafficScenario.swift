@@ -97,21 +97,8 @@ struct TrafficScenario {
             expected = try Self.expectedDeliveries(sent: sent, subscriberCount: subscribers.count, filters: filters)
         }
         var final = windowEnd
-        if !subscribers.isEmpty, !publishers.isEmpty, traffic.drain > 0 {
-            let drainEndNanos = monotonicNanoseconds() + UInt64(traffic.drain * 1e9)
-            var lastReceived = final.counters.received
-            var lastProgressNanos = monotonicNanoseconds()
-            while monotonicNanoseconds() < drainEndNanos {
-                if let expected, final.counters.receivedUnique >= expected { break }
-                try? await Task.sleep(nanoseconds: 50_000_000)
-                final = await runner.snapshot()
-                if final.counters.received != lastReceived {
-                    lastReceived = final.counters.received
-                    lastProgressNanos = monotonicNanoseconds()
-                } else if monotonicNanoseconds() - lastProgressNanos > 500_000_000 {
-                    break
-                }
-            }
+        if !subscribers.isEmpty, !publishers.isEmpty {
+            final = await Self.drain(seconds: traffic.drain, expected: expected, from: final) { await runner.snapshot() }
         }
         final = await runner.snapshot()
         let rssAfter = connection.brokerPID.flatMap { ProcessResources.residentSetSizeBytes(pid: $0) }
@@ -175,6 +162,30 @@ struct TrafficScenario {
 
     /// Published messages times the subscribers whose filters match each publisher's topic (a
     /// subscriber with several matching filters counts once).
+    /// Waits until `expected` distinct messages have arrived (with nil: until no more arrive), or
+    /// nothing arrived for half a second, for at most `seconds`; returns the last snapshot.
+    static func drain<Snapshot: CountedSnapshot>(
+        seconds: Double, expected: UInt64?, from start: Snapshot, snapshot: () async -> Snapshot
+    ) async -> Snapshot {
+        guard seconds > 0 else { return start }
+        var final = start
+        let drainEndNanos = monotonicNanoseconds() + UInt64(seconds * 1e9)
+        var lastReceived = final.counters.received
+        var lastProgressNanos = monotonicNanoseconds()
+        while monotonicNanoseconds() < drainEndNanos {
+            if let expected, final.counters.receivedUnique >= expected { break }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+            final = await snapshot()
+            if final.counters.received != lastReceived {
+                lastReceived = final.counters.received
+                lastProgressNanos = monotonicNanoseconds()
+            } else if monotonicNanoseconds() - lastProgressNanos > 500_000_000 {
+                break
+            }
+        }
+        return final
+    }
+
     static func expectedDeliveries(sent: [(String, UInt64)], subscriberCount: Int, filters: FilterOptions) throws -> UInt64 {
         var subscriberFilters: [[TopicFilter]] = []
         for index in 0..<subscriberCount {

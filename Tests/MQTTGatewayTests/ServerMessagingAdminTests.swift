@@ -145,6 +145,9 @@ struct ServerMessagingAdminTests {
             let noNameServer = try await node.admin(["sendMessage", "-n", "127.0.0.1:1", "-t", "a/b", "-p", "x", "--timeout-ms", "1000"])
             #expect(noNameServer.status == 1)
             #expect(noNameServer.standardError.hasPrefix("mqadmin: sendMessage: "), "\(noNameServer.standardError)")
+            // It says why: the name server did not answer, not that no store node registered.
+            #expect(noNameServer.standardError.contains("no name server of 127.0.0.1:1 answered"), "\(noNameServer.standardError)")
+            #expect(noNameServer.standardError.contains("connection refused"), "\(noNameServer.standardError)")
         }
     }
 
